@@ -1,0 +1,415 @@
+"""`make bench`: measure the rendered service's orders list, side by side, in one run.
+
+1. Render the default project (and a limit/offset twin for the deep-page
+   comparison), install it, run its test suite: the template's own cost.
+2. Load it with `seed_demo` into a fresh PostgreSQL database.
+3. Serve it with gunicorn and production settings on loopback, with two
+   reference views added: the seed's naive N+1 loop and a `.values()` +
+   orjson ceiling (bench/reference.py).
+4. Drive each with wrk at a fixed concurrency, for page sizes 25 and 100,
+   in interleaved rounds; count queries per request with Django's own
+   counters; time first versus deep pages (90% into the table) for cursor
+   and offset pagination.
+5. Write bench/results/results.md, bench/results/results.png and the figures
+   section of docs/benchmarks.md.
+
+Figures are ratios from one run on a shared machine: compare the rows of one
+table, not tables of different runs. Nothing here is a test.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import re
+import shutil
+import statistics
+import subprocess
+import sys
+import time
+from contextlib import ExitStack
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from tests.conftest import postgres_database, redis_prefix  # noqa: E402
+from tests.harness import REDIS_URL, Project, clean_env, render  # noqa: E402
+from tests.projects import PRODUCTION_SECRETS, serve  # noqa: E402
+
+WORK = ROOT / "build" / "bench"
+RESULTS = ROOT / "bench" / "results"
+DOCS = ROOT / "docs" / "benchmarks.md"
+PAGE_SIZES = (25, 100)
+ENDPOINTS = ("rendered", "naive", "ceiling")
+
+
+def log(message: str) -> None:
+    print(f"[bench {time.strftime('%H:%M:%S')}] {message}", flush=True)
+
+
+@dataclass
+class Load:
+    rps: list[float] = field(default_factory=list)
+    p50_ms: list[float] = field(default_factory=list)
+    p99_ms: list[float] = field(default_factory=list)
+
+    def mean(self, values: list[float]) -> float:
+        """The median of the rounds: one disturbed round does not move it."""
+        return statistics.median(values) if values else float("nan")
+
+
+def to_ms(value: str, unit: str) -> float:
+    return float(value) * {"us": 0.001, "ms": 1.0, "s": 1000.0}[unit]
+
+
+def wrk(url: str, token: str, *, duration: int, connections: int) -> tuple[float, float, float]:
+    command = [
+        "wrk",
+        "-t1",
+        f"-c{connections}",
+        f"-d{duration}s",
+        "--latency",
+        "-H",
+        f"Authorization: Bearer {token}",
+        "-H",
+        "X-Forwarded-Proto: https",
+        url,
+    ]
+    output = subprocess.run(command, capture_output=True, text=True, check=True).stdout
+    if "Non-2xx" in output:
+        raise SystemExit(f"wrk got errors from {url}:\n{output}")
+    rps = float(re.search(r"Requests/sec:\s+([\d.]+)", output).group(1))  # type: ignore[union-attr]
+    p50 = re.search(r"50%\s+([\d.]+)(us|ms|s)", output)
+    p99 = re.search(r"99%\s+([\d.]+)(us|ms|s)", output)
+    return rps, to_ms(*p50.groups()), to_ms(*p99.groups())  # type: ignore[union-attr]
+
+
+def timed(title: str, function, *args, **kwargs) -> float:  # type: ignore[no-untyped-def]
+    started = time.perf_counter()
+    function(*args, **kwargs)
+    elapsed = time.perf_counter() - started
+    log(f"{title}: {elapsed:.1f}s")
+    return elapsed
+
+
+def ensure_wrk() -> None:
+    if shutil.which("wrk"):
+        return
+    log("installing wrk from Debian")
+    subprocess.run(["apt-get", "install", "-y", "-q", "wrk"], check=False, capture_output=True)
+    if not shutil.which("wrk"):
+        subprocess.run(["apt-get", "update", "-q"], check=True, capture_output=True)
+        subprocess.run(["apt-get", "install", "-y", "-q", "wrk"], check=True, capture_output=True)
+
+
+def render_project(name: str, answers: dict[str, object]) -> tuple[Project, float]:
+    destination = WORK / name
+    shutil.rmtree(destination, ignore_errors=True)
+    destination.parent.mkdir(parents=True, exist_ok=True)
+    started = time.perf_counter()
+    result = render(ROOT, destination, {"project_name": "Bench Service", **answers})
+    elapsed = time.perf_counter() - started
+    if result.returncode != 0:
+        raise SystemExit(f"copier copy failed:\n{result.stderr}")
+    log(f"render {name}: {elapsed:.1f}s")
+    return Project(name=name, path=destination, answers=dict(answers)), elapsed
+
+
+def django_script(project: Project, env: dict[str, str], code: str) -> dict[str, Any]:
+    """Run `code` in the project; it prints one line "@@json {...}" with its answer."""
+    output = project.gate("bench script", project.uv_run("python", "-c", code), extra_env=env)
+    line = next(line for line in output.splitlines() if line.startswith("@@json "))
+    return json.loads(line.removeprefix("@@json "))  # type: ignore[no-any-return]
+
+
+SETUP = """
+import django, json
+django.setup()
+from django.contrib.auth import get_user_model
+from rest_framework_simplejwt.tokens import RefreshToken
+user, _ = get_user_model().objects.get_or_create(email="bench@example.com")
+user.is_staff = True
+user.save()
+print("@@json " + json.dumps({"token": str(RefreshToken.for_user(user).access_token)}))
+"""
+
+PROBE = """
+import django, json
+django.setup()
+from django.core import signing
+from django.db import connection
+from django.test import Client
+from django.test.utils import CaptureQueriesContext
+from {slug}.core import pagination
+from {slug}.orders.models import Order
+
+token = {token!r}
+client = Client(HTTP_AUTHORIZATION="Bearer " + token)
+out = {{"queries": {{}}}}
+for size in (25, 100):
+    for name, url in (("rendered", "/api/v1/orders/"), ("naive", "/bench/naive/"),
+                      ("ceiling", "/bench/ceiling/")):
+        with CaptureQueriesContext(connection) as ctx:
+            response = client.get(url, {{"page_size": size}}, secure=True)
+        assert response.status_code == 200, (url, response.status_code, response.content[:500])
+        out["queries"][f"{{name}}:{{size}}"] = len(ctx.captured_queries)
+count = Order.objects.count()
+deep = Order.objects.order_by("-created_at", "-id")[int(count * 0.9)]
+if hasattr(pagination, "SIGNING_SALT"):
+    first = client.get("/api/v1/orders/", {{"page_size": 25}}, secure=True).json()
+    token_value = first["next"].split("cursor=")[1].split("&")[0]
+    from urllib.parse import unquote
+    salt = pagination.SIGNING_SALT
+    offset, reverse, position, ordering = signing.loads(unquote(token_value), salt=salt)
+    cursor = signing.dumps([0, 0, str(deep.created_at), ordering], salt=salt, compress=True)
+    out["deep"] = "/api/v1/orders/?page_size=25&cursor=" + cursor
+else:
+    out["deep"] = f"/api/v1/orders/?limit=25&offset={{int(count * 0.9)}}"
+out["orders"] = count
+print("@@json " + json.dumps(out))
+"""
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--orders", type=int, default=100_000, help="orders to load (100000)")
+    parser.add_argument("--large", action="store_true", help="load 1,000,000 orders")
+    parser.add_argument("--duration", type=int, default=8, help="seconds per wrk run (8)")
+    parser.add_argument("--rounds", type=int, default=3, help="interleaved rounds (3)")
+    parser.add_argument("--connections", type=int, default=4, help="wrk connections (4)")
+    parser.add_argument("--workers", type=int, default=2, help="gunicorn workers (2)")
+    args = parser.parse_args()
+    orders = 1_000_000 if args.large else args.orders
+
+    ensure_wrk()
+    started_at = datetime.now(UTC)
+    cursor_project, render_seconds = render_project("cursor", {})
+    offset_project, _ = render_project("offset", {"pagination": "limit_offset"})
+    slug = "bench_service"
+    key = f"bench{os.getpid()}"
+
+    with ExitStack() as stack:
+        database_url = stack.enter_context(postgres_database(key))
+        stack.enter_context(redis_prefix(key))
+        base_env = clean_env(DATABASE_URL=database_url, REDIS_URL=REDIS_URL, CACHE_KEY_PREFIX=key)
+        for project in (cursor_project, offset_project):
+            project.env = dict(base_env)
+        install_seconds = timed("install", cursor_project.install)
+        offset_project.install()
+        test_seconds = timed("test suite", cursor_project.tests)
+
+        for project in (cursor_project, offset_project):
+            shutil.copy(ROOT / "bench" / "reference.py", project.path / "bench_urls.py")
+            project.gate("orjson", ["uv", "pip", "install", "--quiet", "orjson"])
+        env = {
+            **base_env,
+            **PRODUCTION_SECRETS,
+            "DJANGO_SETTINGS_MODULE": "config.settings.production",
+            "DJANGO_ALLOWED_HOSTS": "127.0.0.1,localhost,testserver",
+            "DJANGO_THROTTLE_USER": "100000000/minute",
+            "DJANGO_THROTTLE_ANON": "100000000/minute",
+            "JWT_ACCESS_MINUTES": "600",
+            "DJANGO_LOG_LEVEL": "WARNING",
+        }
+        # The benchmark's own URL configuration, without touching the service's settings.
+        settings_shim = (
+            "from config.settings.production import *  # noqa\nROOT_URLCONF = 'bench_urls'\n"
+        )
+        for project in (cursor_project, offset_project):
+            (project.path / "bench_settings.py").write_text(settings_shim)
+        env["DJANGO_SETTINGS_MODULE"] = "bench_settings"
+
+        cursor_project.gate(
+            "migrate",
+            cursor_project.uv_run("python", "manage.py", "migrate", "--no-input"),
+            extra_env=env,
+        )
+        seed_seconds = timed(
+            f"seed_demo --orders {orders}",
+            cursor_project.gate,
+            "seed_demo",
+            cursor_project.uv_run("python", "manage.py", "seed_demo", "--orders", str(orders)),
+            extra_env=env,
+        )
+        cursor_project.gate(
+            "analyze",
+            # Settle the freshly loaded tables, so autovacuum does not run mid-measurement.
+            cursor_project.uv_run(
+                "python", "manage.py", "dbshell", "--", "-c", "VACUUM ANALYZE", "-c", "CHECKPOINT"
+            ),
+            extra_env=env,
+        )
+        token = django_script(cursor_project, env, SETUP)["token"]
+        probes = {
+            project.name: django_script(project, env, PROBE.format(slug=slug, token=token))
+            for project in (cursor_project, offset_project)
+        }
+
+        loads = {(name, size): Load() for name in ENDPOINTS for size in PAGE_SIZES}
+        deep: dict[str, dict[str, float]] = {}
+        with (
+            serve(cursor_project, workers=args.workers, env=env) as cursor_url,
+            serve(offset_project, workers=args.workers, env=env) as offset_url,
+        ):
+            paths = {
+                "rendered": "/api/v1/orders/",
+                "naive": "/bench/naive/",
+                "ceiling": "/bench/ceiling/",
+            }
+            for round_number in range(args.rounds):
+                order = ENDPOINTS if round_number % 2 == 0 else tuple(reversed(ENDPOINTS))
+                for size in PAGE_SIZES:
+                    for name in order:
+                        url = f"{cursor_url}{paths[name]}?page_size={size}"
+                        wrk(url, token, duration=2, connections=args.connections)  # warm-up
+                        rps, p50, p99 = wrk(
+                            url, token, duration=args.duration, connections=args.connections
+                        )
+                        load = loads[(name, size)]
+                        load.rps.append(rps)
+                        load.p50_ms.append(p50)
+                        load.p99_ms.append(p99)
+                        log(
+                            f"round {round_number + 1} {name:8} page {size:3}: {rps:8.1f} req/s "
+                            f"p50 {p50:7.2f} ms p99 {p99:7.2f} ms"
+                        )
+            for label, base, first, deep_path in (
+                ("cursor", cursor_url, "/api/v1/orders/?page_size=25", probes["cursor"]["deep"]),
+                ("offset", offset_url, "/api/v1/orders/?limit=25", probes["offset"]["deep"]),
+            ):
+                _, first_p50, _ = wrk(
+                    f"{base}{first}", token, duration=args.duration, connections=1
+                )
+                _, deep_p50, _ = wrk(
+                    f"{base}{deep_path}", token, duration=args.duration, connections=1
+                )
+                deep[label] = {"first_ms": first_p50, "deep_ms": deep_p50}
+                log(f"{label}: first page p50 {first_p50:.2f} ms, 90% deep p50 {deep_p50:.2f} ms")
+
+    report(
+        started_at=started_at,
+        args=args,
+        orders=probes["cursor"]["orders"],
+        loads=loads,
+        queries=probes["cursor"]["queries"],
+        deep=deep,
+        costs={
+            "render": render_seconds,
+            "install": install_seconds,
+            "test": test_seconds,
+            "seed": seed_seconds,
+        },
+    )
+
+
+def report(*, started_at, args, orders, loads, queries, deep, costs) -> None:  # type: ignore[no-untyped-def]
+    RESULTS.mkdir(parents=True, exist_ok=True)
+    cpu = next(
+        (
+            line.split(":", 1)[1].strip()
+            for line in Path("/proc/cpuinfo").read_text().splitlines()
+            if line.startswith("model name")
+        ),
+        platform.processor(),
+    )
+    command = "make bench" + (
+        "" if args.orders == 100_000 and not args.large else f" ARGS='--orders {orders}'"
+    )
+    lines = [
+        f"Run of {started_at:%Y-%m-%d %H:%M} UTC, `{command}`: {orders:,} orders on PostgreSQL, "
+        f"gunicorn with {args.workers} workers and production settings, wrk with "
+        f"{args.connections} connections, median of {args.rounds} interleaved rounds of "
+        f"{args.duration}s (each after a 2s warm-up); "
+        f"{os.cpu_count()} CPUs ({cpu}).",
+        "",
+        "| page size | view | req/s | p50 ms | p99 ms | queries/request | vs naive | vs ceiling |",
+        "|---|---|---|---|---|---|---|---|",
+    ]
+    for size in PAGE_SIZES:
+        ceiling = loads[("ceiling", size)].mean(loads[("ceiling", size)].rps)
+        naive = loads[("naive", size)].mean(loads[("naive", size)].rps)
+        for name in ENDPOINTS:
+            load = loads[(name, size)]
+            rps = load.mean(load.rps)
+            lines.append(
+                f"| {size} | {name} | {rps:.0f} | {load.mean(load.p50_ms):.1f} | "
+                f"{load.mean(load.p99_ms):.1f} | {queries[f'{name}:{size}']} | "
+                f"{rps / naive:.2f} | {rps / ceiling:.2f} |"
+            )
+    lines += [
+        "",
+        "| pagination | first page p50 ms | page 90% deep p50 ms | deep / first |",
+        "|---|---|---|---|",
+    ]
+    for label, values in deep.items():
+        lines.append(
+            f"| {label} | {values['first_ms']:.2f} | {values['deep_ms']:.2f} | "
+            f"{values['deep_ms'] / values['first_ms']:.1f} |"
+        )
+    lines += [
+        "",
+        "| cost of the template | seconds |",
+        "|---|---|",
+        f"| render one project (`copier copy`, lock, git) | {costs['render']:.1f} |",
+        f"| install it (`uv sync --locked`) | {costs['install']:.1f} |",
+        f"| run its test suite (`make test`) | {costs['test']:.1f} |",
+        f"| load {orders:,} orders (`seed_demo`) | {costs['seed']:.1f} |",
+    ]
+    table = "\n".join(lines) + "\n"
+    (RESULTS / "results.md").write_text("# Benchmark results\n\n" + table)
+    plot(loads, deep)
+    if DOCS.exists():
+        text = DOCS.read_text()
+        start, end = "<!-- results:start -->", "<!-- results:end -->"
+        if start in text and end in text:
+            before, rest = text.split(start, 1)
+            _, after = rest.split(end, 1)
+            DOCS.write_text(f"{before}{start}\n{table}{end}{after}")
+    print(table)
+
+
+def plot(loads, deep) -> None:  # type: ignore[no-untyped-def]
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    figure, (left, right) = plt.subplots(1, 2, figsize=(11, 4.2))
+    width = 0.25
+    for index, name in enumerate(ENDPOINTS):
+        values = [loads[(name, size)].mean(loads[(name, size)].rps) for size in PAGE_SIZES]
+        positions = [i + (index - 1) * width for i in range(len(PAGE_SIZES))]
+        left.bar(positions, values, width, label=name)
+    left.set_xticks(range(len(PAGE_SIZES)), [f"page size {size}" for size in PAGE_SIZES])
+    left.set_ylabel("requests per second")
+    left.set_title("Orders list: rendered vs naive vs ceiling")
+    left.legend()
+    labels = list(deep)
+    right.bar(
+        [i - 0.2 for i in range(len(labels))],
+        [deep[k]["first_ms"] for k in labels],
+        0.4,
+        label="first page",
+    )
+    right.bar(
+        [i + 0.2 for i in range(len(labels))],
+        [deep[k]["deep_ms"] for k in labels],
+        0.4,
+        label="90% deep",
+    )
+    right.set_xticks(range(len(labels)), labels)
+    right.set_ylabel("p50 latency, ms")
+    right.set_title("Deep pages: cursor vs offset")
+    right.legend()
+    figure.tight_layout()
+    figure.savefig(RESULTS / "results.png", dpi=110)
+
+
+if __name__ == "__main__":
+    main()

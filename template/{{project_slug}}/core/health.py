@@ -1,0 +1,96 @@
+"""Liveness and readiness probes.
+
+/health/live/ does no I/O: it answers as long as the process serves requests.
+/health/ready/ checks the database and the shared cache and answers 503, in
+the error shape, naming what is down, so a load balancer stops routing here.
+
+These are a few lines on purpose: django-health-check's current releases need
+Python 3.14 and Django 6, and its responses are not in this service's error
+shape.
+"""
+
+from __future__ import annotations
+
+import logging
+import uuid
+from collections.abc import Callable
+from typing import Any
+
+from django.core.cache import cache
+from django.db import connection
+from drf_spectacular.utils import extend_schema, inline_serializer
+from rest_framework import serializers
+from rest_framework.permissions import AllowAny
+from rest_framework.request import Request
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from .errors import CONTENT_TYPE, FieldError, error_body
+
+logger = logging.getLogger(__name__)
+
+
+def check_database() -> None:
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT 1")
+        cursor.fetchone()
+
+
+def check_cache() -> None:
+    key = f"health:{uuid.uuid4().hex}"
+    cache.set(key, "ok", timeout=5)
+    if cache.get(key) != "ok":
+        raise RuntimeError("cache did not return the value it stored")
+    cache.delete(key)
+
+
+CHECKS: dict[str, Callable[[], None]] = {"database": check_database, "cache": check_cache}
+
+StatusSerializer = inline_serializer(
+    "HealthStatus",
+    fields={
+        "status": serializers.CharField(),
+        "checks": serializers.DictField(child=serializers.CharField(), required=False),
+    },
+)
+
+
+class ProbeView(APIView):
+    authentication_classes = ()
+    permission_classes = (AllowAny,)
+    throttle_classes = ()
+    versioning_class = None
+
+
+class LivenessView(ProbeView):
+    @extend_schema(responses={200: StatusSerializer}, tags=["health"])
+    def get(self, request: Request, *args: Any, **kwargs: Any) -> Response:
+        return Response({"status": "ok"})
+
+
+class ReadinessView(ProbeView):
+    @extend_schema(responses={200: StatusSerializer}, tags=["health"])
+    def get(self, request: Request, *args: Any, **kwargs: Any) -> Response:
+        results: dict[str, str] = {}
+        for name, check in CHECKS.items():
+            try:
+                check()
+            except Exception:
+                logger.exception("Readiness check %r failed", name)
+                results[name] = "down"
+            else:
+                results[name] = "ok"
+        down = [name for name, result in results.items() if result != "ok"]
+        if not down:
+            return Response({"status": "ok", "checks": results})
+        body = error_body(
+            status=503,
+            code="service_unavailable",
+            detail=f"Not ready: {', '.join(down)} unavailable.",
+            instance=request.path,
+            field_errors=[
+                FieldError(field=name, code="unavailable", detail=f"{name} is down.")
+                for name in down
+            ],
+        )
+        return Response(body, status=503, content_type=CONTENT_TYPE)

@@ -1,0 +1,163 @@
+"""Fixtures of the template's test suite."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import psycopg
+import pytest
+import redis
+
+from .harness import POSTGRES_URL, REDIS_URL, ROOT, TIMINGS
+
+
+def pytest_sessionstart(session: pytest.Session) -> None:
+    if not hasattr(session.config, "workerinput"):
+        TIMINGS.unlink(missing_ok=True)
+
+
+def pytest_terminal_summary(terminalreporter: Any, config: pytest.Config) -> None:
+    """Where the time of the rendered projects went, gate by gate."""
+    if hasattr(config, "workerinput") or not TIMINGS.exists():
+        return
+    totals: dict[str, list[float]] = {}
+    for line in TIMINGS.read_text().splitlines():
+        for gate, seconds in json.loads(line)["timings"].items():
+            totals.setdefault(gate, []).append(seconds)
+    if not totals:
+        return
+    terminalreporter.section("time per gate, over every rendered project")
+    for gate, values in sorted(totals.items(), key=lambda item: -sum(item[1])):
+        terminalreporter.write_line(
+            f"{gate:28} total {sum(values):7.1f}s  mean {sum(values) / len(values):5.1f}s"
+            f"  max {max(values):5.1f}s  ({len(values)} projects)"
+        )
+
+
+# Minutes a test of each module takes, roughly: the longest start first, so
+# the many shorter combination tests fill the end and no worker idles.
+LONG_FIRST = {
+    "test_update.py": 4,
+    "test_schemathesis.py": 3,
+    "test_throttle_burst.py": 2,
+    "test_production_server.py": 2,
+    "test_static_files.py": 1.5,
+    "test_combinations.py": 1,
+}
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    items.sort(key=lambda item: -LONG_FIRST.get(item.path.name, 0))
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    parser.addoption(
+        "--combos",
+        choices=["all", "quick"],
+        default=os.environ.get("HARNESS_COMBOS", "all"),
+        help="all: the full matrix (CI); quick: the defaults and one combination per auth mode",
+    )
+
+
+def copy_working_tree(destination: Path) -> None:
+    """Copy the working tree's files (tracked and new, not ignored ones) into `destination`."""
+    listed = (
+        subprocess.run(
+            ["git", "ls-files", "--cached", "--others", "--exclude-standard", "-z"],
+            cwd=ROOT,
+            capture_output=True,
+            check=True,
+        )
+        .stdout.decode()
+        .split("\0")
+    )
+    for name in filter(None, listed):
+        source = ROOT / name
+        if not source.is_file():
+            continue  # deleted in the working tree
+        target = destination / name
+        target.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copy2(source, target)
+
+
+def snapshot_template(destination: Path) -> Path:
+    """Copy the working tree (tracked and new files, not ignored ones) into a fresh git repo.
+
+    The harness renders this snapshot, so what is tested is exactly the
+    working tree, uncommitted edits included, and never an older tag.
+    """
+    copy_working_tree(destination)
+    git = [
+        "git",
+        "-c",
+        "user.name=harness",
+        "-c",
+        "user.email=harness@localhost",
+        "-c",
+        "commit.gpgsign=false",
+    ]
+    subprocess.run([*git, "init", "-q", "-b", "main"], cwd=destination, check=True)
+    subprocess.run([*git, "add", "-A"], cwd=destination, check=True)
+    subprocess.run([*git, "commit", "-q", "-m", "snapshot"], cwd=destination, check=True)
+    return destination
+
+
+@pytest.fixture(scope="session")
+def template_repo(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return snapshot_template(tmp_path_factory.mktemp("template"))
+
+
+@pytest.fixture(scope="session")
+def mypy_cache(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """One mypy cache per test worker: the stubs are analysed once, not per project."""
+    return tmp_path_factory.mktemp("mypy_cache")
+
+
+@pytest.fixture(scope="session")
+def services() -> None:
+    """PostgreSQL and Redis must be up: the rendered suites run against them."""
+    try:
+        with psycopg.connect(f"{POSTGRES_URL}/postgres", connect_timeout=5) as conn:
+            conn.execute("SELECT 1")
+    except psycopg.Error as exc:
+        pytest.fail(f"PostgreSQL is not reachable at {POSTGRES_URL}: {exc}")
+    try:
+        redis.Redis.from_url(REDIS_URL, socket_connect_timeout=5).ping()
+    except redis.RedisError as exc:
+        pytest.fail(f"Redis is not reachable at {REDIS_URL}: {exc}")
+
+
+@contextmanager
+def postgres_database(name: str) -> Iterator[str]:
+    """A fresh database `name` (and room for pytest-django's test_<name>), dropped afterwards."""
+
+    def drop(conn: psycopg.Connection) -> None:
+        for db in (name, f"test_{name}"):
+            conn.execute(f'DROP DATABASE IF EXISTS "{db}" WITH (FORCE)')
+
+    with psycopg.connect(f"{POSTGRES_URL}/postgres", autocommit=True) as conn:
+        drop(conn)
+        conn.execute(f'CREATE DATABASE "{name}"')
+    try:
+        yield f"{POSTGRES_URL}/{name}"
+    finally:
+        with psycopg.connect(f"{POSTGRES_URL}/postgres", autocommit=True) as conn:
+            drop(conn)
+
+
+@contextmanager
+def redis_prefix(prefix: str) -> Iterator[str]:
+    """A key prefix of the shared Redis; its keys are deleted afterwards."""
+    client = redis.Redis.from_url(REDIS_URL)
+    try:
+        yield prefix
+    finally:
+        for key in client.scan_iter(f"{prefix}:*", count=1000):
+            client.delete(key)

@@ -1,0 +1,130 @@
+"""The rendered service under its production server, on loopback.
+
+One project with the default answers (PostgreSQL and Redis, without the example
+app) is rendered, installed and collectstatic'ed once per test process, then
+served by gunicorn from its own gunicorn.conf.py under production settings:
+with several sync workers, with uvicorn's ASGI worker, and with Redis out of
+reach.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import urllib.error
+import urllib.request
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from .harness import Project
+from .projects import production_env, rendered_project, serve
+
+HTTPS = {"X-Forwarded-Proto": "https"}
+# Nothing listens there: connections are refused at once.
+CLOSED_REDIS = "redis://127.0.0.1:1/0"
+
+
+class NoRedirect(urllib.request.HTTPRedirectHandler):
+    def redirect_request(self, *args: Any, **kwargs: Any) -> None:
+        return None
+
+
+OPENER = urllib.request.build_opener(NoRedirect)
+
+
+def get(base_url: str, path: str, headers: dict[str, str] | None = None) -> tuple[int, Any, bytes]:
+    """GET without following redirects: (status, headers, body), errors included."""
+    request = urllib.request.Request(base_url + path, headers=HTTPS if headers is None else headers)
+    try:
+        with OPENER.open(request, timeout=20) as response:
+            return response.status, response.headers, response.read()
+    except urllib.error.HTTPError as error:
+        return error.code, error.headers, error.read()
+
+
+def log_lines(paths: set[Path]) -> list[str]:
+    return [line for path in sorted(paths) for line in path.read_text().splitlines()]
+
+
+@pytest.fixture(scope="module")
+def project(template_repo: Path, services: None) -> Iterator[Project]:
+    # One project per test process: xdist workers must not share a directory.
+    name = f"production-server-{os.getpid()}"
+    with rendered_project(template_repo, {"example_app": False}, name) as project:
+        project.gate(
+            "collectstatic",
+            project.uv_run("python", "manage.py", "collectstatic", "--no-input", "-v", "0"),
+            extra_env=production_env(project),
+        )
+        yield project
+
+
+def test_gunicorn_workers_are_ready_on_postgresql_and_redis(project: Project) -> None:
+    earlier_logs = set(project.path.glob("gunicorn-*.log"))
+    with serve(project, workers=3) as base_url:
+        for _ in range(9):
+            status, headers, body = get(base_url, "/health/ready/")
+            assert status == 200, body
+            assert json.loads(body) == {"status": "ok", "checks": {"database": "ok", "cache": "ok"}}
+        assert headers["Strict-Transport-Security"].startswith("max-age=31536000")
+        assert headers["X-Frame-Options"] == "DENY"
+        assert headers["Referrer-Policy"] == "same-origin"
+
+        # Plain HTTP is redirected to HTTPS, except the probes.
+        status, headers, _ = get(base_url, "/api/schema/", headers={})
+        assert status == 301
+        assert headers["Location"].startswith("https://")
+        assert get(base_url, "/health/live/", headers={})[0] == 200
+
+        # The docs and the admin, and their assets from the manifest that
+        # collectstatic wrote, served by whitenoise with far-future caching.
+        for page_path in ("/api/docs/", "/admin/login/"):
+            status, _, page = get(base_url, page_path)
+            assert status == 200, page_path
+            assets = re.findall(rb'(/static/[^"\']+\.(?:js|css))', page)
+            assert assets, page[:500]
+            for asset in assets:
+                status, headers, _ = get(base_url, asset.decode())
+                assert status == 200, asset
+                assert "immutable" in headers["Cache-Control"], asset
+
+    lines = log_lines(set(project.path.glob("gunicorn-*.log")) - earlier_logs)
+    assert sum("Booting worker" in line for line in lines) >= 3
+    # Every line is JSON, gunicorn's own included; requests carry their id.
+    records = [json.loads(line) for line in lines]
+    requests = [r for r in records if r.get("path") == "/health/ready/"]
+    assert len(requests) == 9
+    assert all(len(r["request_id"]) == 32 and r["status"] == 200 for r in requests)
+
+
+def test_uvicorn_workers_serve_the_asgi_application(project: Project) -> None:
+    env = production_env(project, GUNICORN_WORKER_CLASS="uvicorn_worker.UvicornWorker")
+    with serve(project, workers=2, env=env, app=None) as base_url:
+        status, _, body = get(base_url, "/health/live/")
+        assert (status, json.loads(body)) == (200, {"status": "ok"})
+        status, _, body = get(base_url, "/health/ready/")
+        assert status == 200, body
+        assert json.loads(body)["checks"] == {"database": "ok", "cache": "ok"}
+        status, headers, _ = get(base_url, "/api/schema/")
+        assert status == 200
+        assert headers["X-Request-ID"]
+
+
+def test_readiness_is_503_naming_the_cache_when_redis_is_unreachable(project: Project) -> None:
+    env = production_env(project, REDIS_URL=CLOSED_REDIS)
+    with serve(project, workers=2, env=env) as base_url:
+        status, headers, body = get(base_url, "/health/ready/")
+        assert status == 503, body
+        assert headers["Content-Type"] == "application/problem+json"
+        problem = json.loads(body)
+        assert problem["code"] == "service_unavailable"
+        assert [error["field"] for error in problem["errors"]] == ["cache"]
+        assert "database" not in problem["detail"]
+
+        # The process is alive, and the API still serves: throttles fail open.
+        assert get(base_url, "/health/live/")[0] == 200
+        assert get(base_url, "/api/schema/")[0] == 200
