@@ -108,8 +108,8 @@ def ensure_wrk() -> None:
         subprocess.run(["apt-get", "install", "-y", "-q", "wrk"], check=True, capture_output=True)
 
 
-def render_project(name: str, answers: dict[str, object]) -> tuple[Project, float]:
-    destination = WORK / name
+def render_project(work: Path, name: str, answers: dict[str, object]) -> tuple[Project, float]:
+    destination = work / name
     shutil.rmtree(destination, ignore_errors=True)
     destination.parent.mkdir(parents=True, exist_ok=True)
     started = time.perf_counter()
@@ -184,13 +184,24 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=3, help="interleaved rounds (3)")
     parser.add_argument("--connections", type=int, default=4, help="wrk connections (4)")
     parser.add_argument("--workers", type=int, default=2, help="gunicorn workers (2)")
+    parser.add_argument(
+        "--work", type=Path, default=WORK, help="where the projects are rendered (build/bench)"
+    )
+    parser.add_argument("--warmup", type=int, default=2, help="seconds of warm-up per run (2)")
+    parser.add_argument(
+        "--results",
+        type=Path,
+        default=RESULTS,
+        help="directory for results.md and results.png (bench/results); "
+        "docs/benchmarks.md is updated only when it is the default",
+    )
     args = parser.parse_args()
     orders = 1_000_000 if args.large else args.orders
 
     ensure_wrk()
     started_at = datetime.now(UTC)
-    cursor_project, render_seconds = render_project("cursor", {})
-    offset_project, _ = render_project("offset", {"pagination": "limit_offset"})
+    cursor_project, render_seconds = render_project(args.work, "cursor", {})
+    offset_project, _ = render_project(args.work, "offset", {"pagination": "limit_offset"})
     slug = "bench_service"
     key = f"bench{os.getpid()}"
 
@@ -267,7 +278,7 @@ def main() -> None:
                 for size in PAGE_SIZES:
                     for name in order:
                         url = f"{cursor_url}{paths[name]}?page_size={size}"
-                        wrk(url, token, duration=2, connections=args.connections)  # warm-up
+                        wrk(url, token, duration=args.warmup, connections=args.connections)
                         rps, p50, p99 = wrk(
                             url, token, duration=args.duration, connections=args.connections
                         )
@@ -293,6 +304,7 @@ def main() -> None:
                 log(f"{label}: first page p50 {first_p50:.2f} ms, 90% deep p50 {deep_p50:.2f} ms")
 
     report(
+        results=args.results.resolve(),
         started_at=started_at,
         args=args,
         orders=probes["cursor"]["orders"],
@@ -308,8 +320,8 @@ def main() -> None:
     )
 
 
-def report(*, started_at, args, orders, loads, queries, deep, costs) -> None:  # type: ignore[no-untyped-def]
-    RESULTS.mkdir(parents=True, exist_ok=True)
+def report(*, results, started_at, args, orders, loads, queries, deep, costs) -> None:  # type: ignore[no-untyped-def]
+    results.mkdir(parents=True, exist_ok=True)
     cpu = next(
         (
             line.split(":", 1)[1].strip()
@@ -325,7 +337,7 @@ def report(*, started_at, args, orders, loads, queries, deep, costs) -> None:  #
         f"Run of {started_at:%Y-%m-%d %H:%M} UTC, `{command}`: {orders:,} orders on PostgreSQL, "
         f"gunicorn with {args.workers} workers and production settings, wrk with "
         f"{args.connections} connections, median of {args.rounds} interleaved rounds of "
-        f"{args.duration}s (each after a 2s warm-up); "
+        f"{args.duration}s (each after a {args.warmup}s warm-up); "
         f"{os.cpu_count()} CPUs ({cpu}).",
         "",
         "| page size | view | req/s | p50 ms | p99 ms | queries/request | vs naive | vs ceiling |",
@@ -362,9 +374,9 @@ def report(*, started_at, args, orders, loads, queries, deep, costs) -> None:  #
         f"| load {orders:,} orders (`seed_demo`) | {costs['seed']:.1f} |",
     ]
     table = "\n".join(lines) + "\n"
-    (RESULTS / "results.md").write_text("# Benchmark results\n\n" + table)
-    plot(loads, deep)
-    if DOCS.exists():
+    (results / "results.md").write_text("# Benchmark results\n\n" + table)
+    plot(results, loads, deep)
+    if results == RESULTS.resolve() and DOCS.exists():
         text = DOCS.read_text()
         start, end = "<!-- results:start -->", "<!-- results:end -->"
         if start in text and end in text:
@@ -374,7 +386,7 @@ def report(*, started_at, args, orders, loads, queries, deep, costs) -> None:  #
     print(table)
 
 
-def plot(loads, deep) -> None:  # type: ignore[no-untyped-def]
+def plot(results, loads, deep) -> None:  # type: ignore[no-untyped-def]
     import matplotlib
 
     matplotlib.use("Agg")
@@ -408,7 +420,7 @@ def plot(loads, deep) -> None:  # type: ignore[no-untyped-def]
     right.set_title("Deep pages: cursor vs offset")
     right.legend()
     figure.tight_layout()
-    figure.savefig(RESULTS / "results.png", dpi=110)
+    figure.savefig(results / "results.png", dpi=110)
 
 
 if __name__ == "__main__":

@@ -148,12 +148,9 @@ def test(uv: str, env: dict[str, str], args: list[str]) -> None:
 
 
 def bench(uv: str, env: dict[str, str], args: list[str]) -> None:
-    say("installing the template's development and benchmark environment (.venv)")
-    run([uv, "sync", "--locked", "--quiet", "--group", "bench"], cwd=ROOT, env=env)
+    sync_template_env(uv, env)
     os.chdir(ROOT)
-    os.execvpe(
-        uv, [uv, "run", "--locked", "--group", "bench", "python", "bench/run.py", *args], env
-    )
+    os.execvpe(uv, [uv, "run", "--locked", "python", "bench/run.py", *args], env)
 
 
 def main() -> None:

@@ -47,6 +47,7 @@ LONG_FIRST = {
     "test_update.py": 4,
     "test_schemathesis.py": 3,
     "test_throttle_burst.py": 2,
+    "test_bench.py": 2,
     "test_production_server.py": 2,
     "test_static_files.py": 1.5,
     "test_combinations.py": 1,
