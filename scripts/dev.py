@@ -3,6 +3,7 @@
 
     python3 scripts/dev.py demo    render the default service into build/demo, install it,
                                    migrate SQLite, load demo data, serve on 127.0.0.1:8000
+                                   (`demo --port N` serves on another port)
     python3 scripts/dev.py test    run the template's whole test suite (extra args go to pytest)
     python3 scripts/dev.py bench   run the benchmarks (bench/run.py; extra args go to it)
 
@@ -91,7 +92,8 @@ def sync_template_env(uv: str, env: dict[str, str]) -> None:
     run([uv, "sync", "--locked", "--quiet"], cwd=ROOT, env=env)
 
 
-def demo(uv: str, env: dict[str, str]) -> None:
+def demo(uv: str, env: dict[str, str], args: list[str]) -> None:
+    port = demo_port(args)
     sync_template_env(uv, env)
     if DEMO.exists():
         shutil.rmtree(DEMO)
@@ -124,7 +126,7 @@ def demo(uv: str, env: dict[str, str]) -> None:
     run([*manage, "migrate", "--no-input", "-v", "0"], cwd=DEMO, env=local)
     run([*manage, "createcachetable"], cwd=DEMO, env=local)
     run([*manage, "seed_demo"], cwd=DEMO, env=local)
-    base = "http://127.0.0.1:8000"
+    base = f"http://127.0.0.1:{port}"
     print(
         f"\n  API          {base}/api/v1/\n"
         f"  Swagger UI   {base}/api/docs/\n"
@@ -136,7 +138,15 @@ def demo(uv: str, env: dict[str, str]) -> None:
         flush=True,
     )
     os.chdir(DEMO)
-    os.execvpe(uv, [*manage, "runserver", "127.0.0.1:8000", "--noreload"], local)
+    os.execvpe(uv, [*manage, "runserver", f"127.0.0.1:{port}", "--noreload"], local)
+
+
+def demo_port(args: list[str]) -> int:
+    if not args:
+        return 8000
+    if len(args) == 2 and args[0] == "--port" and args[1].isdigit() and 0 < int(args[1]) < 65536:
+        return int(args[1])
+    sys.exit(f"error: `demo` takes only `--port N` (1-65535), not {' '.join(args)!r}")
 
 
 def test(uv: str, env: dict[str, str], args: list[str]) -> None:
@@ -162,7 +172,7 @@ def main() -> None:
     env = environment()
     env["PATH"] = f"{Path(uv).parent}{os.pathsep}{env.get('PATH', '')}"
     if sys.argv[1] == "demo":
-        demo(uv, env)
+        demo(uv, env, sys.argv[2:])
     elif sys.argv[1] == "bench":
         bench(uv, env, sys.argv[2:])
     else:
