@@ -12,7 +12,6 @@ from __future__ import annotations
 import json
 import os
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -23,15 +22,10 @@ from typing import Any
 
 from .conftest import snapshot_template
 from .harness import clean_env
+from .projects import free_port
 
 DEMO_EMAIL = "demo@example.com"
 DEMO_PASSWORD = "demo-Password-2026"
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 def fetch(url: str, data: dict[str, Any] | None = None, token: str = "") -> tuple[int, str, bytes]:
