@@ -4,10 +4,6 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
-import subprocess
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -15,7 +11,7 @@ import psycopg
 import pytest
 import redis
 
-from .harness import POSTGRES_URL, REDIS_URL, ROOT, TIMINGS
+from .harness import POSTGRES_URL, REDIS_URL, TIMINGS, snapshot_template
 
 
 def pytest_sessionstart(session: pytest.Session) -> None:
@@ -67,49 +63,6 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     )
 
 
-def copy_working_tree(destination: Path) -> None:
-    """Copy the working tree's files (tracked and new, not ignored ones) into `destination`."""
-    listed = (
-        subprocess.run(
-            ["git", "ls-files", "--cached", "--others", "--exclude-standard", "-z"],
-            cwd=ROOT,
-            capture_output=True,
-            check=True,
-        )
-        .stdout.decode()
-        .split("\0")
-    )
-    for name in filter(None, listed):
-        source = ROOT / name
-        if not source.is_file():
-            continue  # deleted in the working tree
-        target = destination / name
-        target.parent.mkdir(parents=True, exist_ok=True)
-        shutil.copy2(source, target)
-
-
-def snapshot_template(destination: Path) -> Path:
-    """Copy the working tree (tracked and new files, not ignored ones) into a fresh git repo.
-
-    The harness renders this snapshot, so what is tested is exactly the
-    working tree, uncommitted edits included, and never an older tag.
-    """
-    copy_working_tree(destination)
-    git = [
-        "git",
-        "-c",
-        "user.name=harness",
-        "-c",
-        "user.email=harness@localhost",
-        "-c",
-        "commit.gpgsign=false",
-    ]
-    subprocess.run([*git, "init", "-q", "-b", "main"], cwd=destination, check=True)
-    subprocess.run([*git, "add", "-A"], cwd=destination, check=True)
-    subprocess.run([*git, "commit", "-q", "-m", "snapshot"], cwd=destination, check=True)
-    return destination
-
-
 @pytest.fixture(scope="session")
 def template_repo(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return snapshot_template(tmp_path_factory.mktemp("template"))
@@ -133,32 +86,3 @@ def services() -> None:
         redis.Redis.from_url(REDIS_URL, socket_connect_timeout=5).ping()
     except redis.RedisError as exc:
         pytest.fail(f"Redis is not reachable at {REDIS_URL}: {exc}")
-
-
-@contextmanager
-def postgres_database(name: str) -> Iterator[str]:
-    """A fresh database `name` (and room for pytest-django's test_<name>), dropped afterwards."""
-
-    def drop(conn: psycopg.Connection) -> None:
-        for db in (name, f"test_{name}"):
-            conn.execute(f'DROP DATABASE IF EXISTS "{db}" WITH (FORCE)')
-
-    with psycopg.connect(f"{POSTGRES_URL}/postgres", autocommit=True) as conn:
-        drop(conn)
-        conn.execute(f'CREATE DATABASE "{name}"')
-    try:
-        yield f"{POSTGRES_URL}/{name}"
-    finally:
-        with psycopg.connect(f"{POSTGRES_URL}/postgres", autocommit=True) as conn:
-            drop(conn)
-
-
-@contextmanager
-def redis_prefix(prefix: str) -> Iterator[str]:
-    """A key prefix of the shared Redis; its keys are deleted afterwards."""
-    client = redis.Redis.from_url(REDIS_URL)
-    try:
-        yield prefix
-    finally:
-        for key in client.scan_iter(f"{prefix}:*", count=1000):
-            client.delete(key)

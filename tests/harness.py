@@ -118,10 +118,6 @@ class Project:
     env: dict[str, str] = field(default_factory=dict)
     timings: dict[str, float] = field(default_factory=dict)
 
-    @property
-    def slug(self) -> str:
-        return str(self.answers.get("project_slug", "harness_service"))
-
     def fail(self, gate: str, command: Sequence[str] | str, output: str) -> GateFailed:
         tail = "\n".join(output.strip().splitlines()[-60:])
         cmd = command if isinstance(command, str) else " ".join(command)
@@ -238,3 +234,46 @@ def record_timings(project: Project) -> None:
 
 def remove(path: Path) -> None:
     shutil.rmtree(path, ignore_errors=True)
+
+
+def copy_working_tree(destination: Path) -> None:
+    """Copy the working tree's files (tracked and new, not ignored ones) into `destination`."""
+    listed = (
+        subprocess.run(
+            ["git", "ls-files", "--cached", "--others", "--exclude-standard", "-z"],
+            cwd=ROOT,
+            capture_output=True,
+            check=True,
+        )
+        .stdout.decode()
+        .split("\0")
+    )
+    for name in filter(None, listed):
+        source = ROOT / name
+        if not source.is_file():
+            continue  # deleted in the working tree
+        target = destination / name
+        target.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copy2(source, target)
+
+
+def snapshot_template(destination: Path) -> Path:
+    """Copy the working tree (tracked and new files, not ignored ones) into a fresh git repo.
+
+    The harness renders this snapshot, so what is tested is exactly the
+    working tree, uncommitted edits included, and never an older tag.
+    """
+    copy_working_tree(destination)
+    git = [
+        "git",
+        "-c",
+        "user.name=harness",
+        "-c",
+        "user.email=harness@localhost",
+        "-c",
+        "commit.gpgsign=false",
+    ]
+    subprocess.run([*git, "init", "-q", "-b", "main"], cwd=destination, check=True)
+    subprocess.run([*git, "add", "-A"], cwd=destination, check=True)
+    subprocess.run([*git, "commit", "-q", "-m", "snapshot"], cwd=destination, check=True)
+    return destination

@@ -38,6 +38,21 @@ FREE_TEXT_VALUES: dict[str, tuple[str, ...]] = {
 # Answers every rendered project gets (the questions without defaults).
 FIXED_ANSWERS: dict[str, Any] = {"project_name": "Harness Service"}
 
+# The names the combinations are rendered under, in turn, so that no gate can
+# depend on what a project is called: slugs that sort before `config` and
+# after `tests` (import order), one that starts with a digit (`svc_` prefix),
+# one that collides with a module of the service (`_service` suffix) and a
+# long one. The default answers are rendered as "Acme Orders", copier.yml's
+# own placeholder.
+PROJECT_NAMES = (
+    "Acme Orders",
+    "Zephyr Billing",
+    "42 Logistics",
+    "Users",
+    "Northwind Traders International Fulfilment And Returns Platform",
+    "Harness Service",
+)
+
 Combination = dict[str, Any]
 
 
@@ -209,11 +224,37 @@ def quick_matrix(questionnaire: Questionnaire | None = None) -> list[Combination
     return rows
 
 
+def with_project_names(rows: list[Combination]) -> list[Combination]:
+    """Each row with a `project_name` from PROJECT_NAMES, taken in turn."""
+    return [
+        {**row, "project_name": PROJECT_NAMES[index % len(PROJECT_NAMES)]}
+        for index, row in enumerate(rows)
+    ]
+
+
+def harness_rows(option: str) -> list[Combination]:
+    """The rows that test_combinations renders for `--combos all` or `quick`.
+
+    The defaults come first, and each row is rendered under a name of its own.
+    """
+    questionnaire = Questionnaire()
+    if option == "quick":
+        return with_project_names(quick_matrix(questionnaire))
+    rows = build_matrix(questionnaire)
+    defaults = questionnaire.defaults()
+    if defaults in rows:
+        rows.remove(defaults)
+    return with_project_names([defaults, *rows])
+
+
 def combination_id(combination: Mapping[str, Any]) -> str:
-    """A short, readable and unique name: the full-product answers first."""
+    """A short, readable and unique name: the full-product answers first.
+
+    The project's name is not part of it: it varies with the row, not the answers.
+    """
     parts = []
     keys = [k for k in FULL_PRODUCT if k in combination]
-    keys += [k for k in combination if k not in keys]
+    keys += [k for k in combination if k not in keys and k != "project_name"]
     for key in keys:
         value = combination[key]
         name = key.removeprefix("use_")

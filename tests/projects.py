@@ -13,9 +13,12 @@ from contextlib import ExitStack, contextmanager
 from pathlib import Path
 from typing import Any
 
-from .conftest import postgres_database, redis_prefix
+import psycopg
+import redis
+
 from .harness import (
     BUILD,
+    POSTGRES_URL,
     PRODUCTION_SECRETS,
     REDIS_URL,
     ROOT,
@@ -57,6 +60,35 @@ def rendered_project(
             project.install()
         yield project
     remove(destination)
+
+
+@contextmanager
+def postgres_database(name: str) -> Iterator[str]:
+    """A fresh database `name` (and room for pytest-django's test_<name>), dropped afterwards."""
+
+    def drop(conn: psycopg.Connection) -> None:
+        for db in (name, f"test_{name}"):
+            conn.execute(f'DROP DATABASE IF EXISTS "{db}" WITH (FORCE)')
+
+    with psycopg.connect(f"{POSTGRES_URL}/postgres", autocommit=True) as conn:
+        drop(conn)
+        conn.execute(f'CREATE DATABASE "{name}"')
+    try:
+        yield f"{POSTGRES_URL}/{name}"
+    finally:
+        with psycopg.connect(f"{POSTGRES_URL}/postgres", autocommit=True) as conn:
+            drop(conn)
+
+
+@contextmanager
+def redis_prefix(prefix: str) -> Iterator[str]:
+    """A key prefix of the shared Redis; its keys are deleted afterwards."""
+    client = redis.Redis.from_url(REDIS_URL)
+    try:
+        yield prefix
+    finally:
+        for key in client.scan_iter(f"{prefix}:*", count=1000):
+            client.delete(key)
 
 
 @contextmanager

@@ -20,8 +20,7 @@ import urllib.request
 from pathlib import Path
 from typing import Any
 
-from .conftest import snapshot_template
-from .harness import clean_env
+from .harness import clean_env, snapshot_template
 from .projects import free_port
 
 DEMO_EMAIL = "demo@example.com"

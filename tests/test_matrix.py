@@ -10,10 +10,12 @@ import yaml
 from .matrix import (
     COPIER_YML,
     FULL_PRODUCT,
+    PROJECT_NAMES,
     Questionnaire,
     _pairs,
     build_matrix,
     combination_id,
+    harness_rows,
     quick_matrix,
     required_pairs,
 )
@@ -57,3 +59,21 @@ def test_a_new_choice_is_picked_up_without_editing_the_harness(tmp_path: Path) -
     assert {"woodpecker"} <= {row["ci"] for row in rows}
     covered = set().union(*(_pairs(row, row) for row in rows))
     assert required_pairs(q) <= covered
+
+
+def test_project_names_cover_the_slugs_that_can_break_a_gate() -> None:
+    q = Questionnaire()
+    slug_of = q._template(q.questions["project_slug"].default)
+    slugs = {name: slug_of.render(project_name=name).strip() for name in PROJECT_NAMES}
+    assert all(not q.refusal({"project_slug": slug}) for slug in slugs.values())
+    assert any(slug < "config" for slug in slugs.values())
+    assert any(slug > "tests" for slug in slugs.values())
+    assert slugs["42 Logistics"] == "svc_42_logistics"
+    assert slugs["Users"] == "users_service"
+    assert max(len(slug) for slug in slugs.values()) > 50
+
+
+def test_the_matrix_renders_under_every_name_and_the_defaults_as_acme_orders() -> None:
+    rows = harness_rows("all")
+    assert rows[0] == {**Questionnaire().defaults(), "project_name": "Acme Orders"}
+    assert {row["project_name"] for row in rows} == set(PROJECT_NAMES)

@@ -33,7 +33,6 @@ import pytest
 import yaml
 from packaging.version import Version
 
-from .conftest import copy_working_tree
 from .harness import (
     BUILD,
     ROOT,
@@ -41,6 +40,7 @@ from .harness import (
     Project,
     clean_env,
     copier_command,
+    copy_working_tree,
     remove,
     render,
     run,
