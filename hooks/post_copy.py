@@ -1,6 +1,8 @@
 """Runs after `copier copy` (and `copier recopy`) in the project's root, never on update.
 
 1. `uv lock`: resolve the dependencies into uv.lock, so `uv sync --locked` works.
+   Without uv (or when locking fails) the project is kept and the message says
+   what to run: Copier deletes a new project whose task fails.
 2. Git, so that `copier update` has history to work with:
    - outside any repository: `git init` and a first commit;
    - the root of a repository without commits yet: the first commit;
@@ -22,7 +24,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from _common import git, main_wrapper, run_step
+from _common import StepFailed, git, main_wrapper, run_step
 
 FIRST_COMMIT_MESSAGE = "Render the service from copier-drf"
 
@@ -95,13 +97,25 @@ def set_up_git() -> None:
     first_commit()
 
 
+def lock() -> None:
+    """`uv lock`, or a warning: a copy whose task fails is deleted by Copier, so never fail."""
+    try:
+        run_step(
+            "Locking dependencies",
+            ["uv", "lock"],
+            hint="Install uv (`pip install uv`), then run `uv lock` in the project "
+            "and commit uv.lock.",
+        )
+    except StepFailed as exc:
+        print(
+            f"\ncopier-drf: {exc}\nThe rendered files are kept; `make install` needs uv.lock.\n",
+            file=sys.stderr,
+        )
+
+
 def steps() -> None:
     print("copier-drf: setting up the new project", file=sys.stderr)
-    run_step(
-        "Locking dependencies",
-        ["uv", "lock"],
-        hint="Install uv (`pip install uv`), then run `uv lock` in the project.",
-    )
+    lock()
     set_up_git()
 
 

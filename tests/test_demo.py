@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -67,8 +68,15 @@ def test_the_demo_command_serves_the_default_service(tmp_path: Path) -> None:
         assert status == 200, body
 
         printed = log.read_text()
-        for url in (f"{base}/api/v1/", f"{base}/api/docs/", f"{base}/api/schema/"):
-            assert url in printed, printed
+        urls = re.findall(rf"{re.escape(base)}/\S*", printed)
+        assert {f"{base}/api/v1/", f"{base}/api/docs/", f"{base}/api/schema/"} <= set(urls)
+        for url in urls:
+            status, _, body = fetch(url)
+            assert status == 200, f"{url} printed by the demo answers {status}: {body[:300]!r}"
+
+        status, content_type, body = fetch(f"{base}/api/v1/")
+        assert content_type == "application/json"
+        assert json.loads(body)["order-list"] == f"{base}/api/v1/orders/"
 
         status, content_type, body = fetch(f"{base}/api/schema/")
         assert status == 200

@@ -7,6 +7,7 @@ update tests (test_update.py) run them inside real `copier update`s.
 
 from __future__ import annotations
 
+import os
 import re
 import sqlite3
 import subprocess
@@ -16,7 +17,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from .harness import ROOT, clean_env
+from .harness import ROOT, clean_env, copier_command
 
 HOOKS = ROOT / "hooks"
 COPIER_YML = yaml.safe_load((ROOT / "copier.yml").read_text())
@@ -115,6 +116,36 @@ def test_post_copy_locks_and_makes_the_first_commit_once(project: Path) -> None:
     assert again.returncode == 0, again.stderr
     assert commits(project) == ["Render the service from copier-drf"]
     assert (project / "uv.lock").read_bytes() == lock
+
+
+def test_copier_copy_without_uv_keeps_the_project_and_says_what_to_do(
+    template_repo: Path, tmp_path: Path
+) -> None:
+    destination = tmp_path / "no-uv"
+    without_uv = os.pathsep.join(
+        d for d in clean_env()["PATH"].split(os.pathsep) if not (Path(d) / "uv").exists()
+    )
+    result = subprocess.run(
+        copier_command(
+            "copy",
+            "--trust",
+            "--defaults",
+            "--data",
+            "project_name=No Uv Yet",
+            str(template_repo),
+            str(destination),
+        ),
+        env=clean_env(PATH=without_uv),
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert result.returncode == 0, result.stderr
+    assert "`uv` is not installed. Install uv (`pip install uv`)" in result.stderr
+    assert (destination / "manage.py").is_file()
+    assert (destination / "no_uv_yet" / "orders" / "models.py").is_file()
+    assert not (destination / "uv.lock").exists()
+    assert commits(destination) == ["Render the service from copier-drf"]
 
 
 def test_post_copy_commits_nothing_in_a_repository_with_history(project: Path) -> None:

@@ -2,10 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from typing import Any
 
-from django.apps import AppConfig
 from django.conf import settings
 from django.core.checks import CheckMessage, Error, Tags, register
 
@@ -21,9 +19,7 @@ UNSHARED_CACHE_BACKENDS = frozenset(
 
 
 @register(Tags.caches, deploy=True)
-def check_cache_is_shared(
-    app_configs: Sequence[AppConfig] | None, **kwargs: Any
-) -> list[CheckMessage]:
+def check_cache_is_shared(**kwargs: Any) -> list[CheckMessage]:
     backend = settings.CACHES["default"]["BACKEND"]
     if backend not in UNSHARED_CACHE_BACKENDS:
         return []

@@ -38,7 +38,7 @@ class FilterBackend(DjangoFilterBackend):
 
     django-filter builds a form class, then a bound form, and validates it on
     every request, even one without a single filter parameter: about a tenth
-    of an unfiltered 100-row list page (docs/benchmarks.md in the template).
+    of an unfiltered 100-row list page.
     When no query parameter starts with the name of one of the FilterSet's
     filters (a range filter's parameters add a suffix), no filter is required,
     and the FilterSet does not override how it filters, that work would return

@@ -18,6 +18,7 @@ from typing import Any
 
 from django.core.cache import cache
 from django.db import connection
+from django.http import HttpResponse
 from drf_spectacular.utils import extend_schema, inline_serializer
 from rest_framework import serializers
 from rest_framework.permissions import AllowAny
@@ -25,7 +26,7 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from .errors import CONTENT_TYPE, FieldError, error_body
+from .errors import FieldError, error_response
 
 logger = logging.getLogger(__name__)
 
@@ -64,13 +65,13 @@ class ProbeView(APIView):
 
 class LivenessView(ProbeView):
     @extend_schema(responses={200: StatusSerializer}, tags=["health"])
-    def get(self, request: Request, *args: Any, **kwargs: Any) -> Response:
+    def get(self, _request: Request, *args: Any, **kwargs: Any) -> Response:
         return Response({"status": "ok"})
 
 
 class ReadinessView(ProbeView):
     @extend_schema(responses={200: StatusSerializer}, tags=["health"])
-    def get(self, request: Request, *args: Any, **kwargs: Any) -> Response:
+    def get(self, request: Request, *args: Any, **kwargs: Any) -> HttpResponse:
         results: dict[str, str] = {}
         for name, check in CHECKS.items():
             try:
@@ -83,14 +84,13 @@ class ReadinessView(ProbeView):
         down = [name for name, result in results.items() if result != "ok"]
         if not down:
             return Response({"status": "ok", "checks": results})
-        body = error_body(
+        return error_response(
+            request,
             status=503,
             code="service_unavailable",
             detail=f"Not ready: {', '.join(down)} unavailable.",
-            instance=request.path,
             field_errors=[
                 FieldError(field=name, code="unavailable", detail=f"{name} is down.")
                 for name in down
             ],
         )
-        return Response(body, status=503, content_type=CONTENT_TYPE)

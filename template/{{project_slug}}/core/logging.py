@@ -7,6 +7,8 @@ import logging
 from contextvars import ContextVar, Token
 from datetime import UTC, datetime
 
+from django.http import HttpRequest
+
 _request_id: ContextVar[str] = ContextVar("request_id", default="-")
 
 # Attributes every LogRecord has; anything else was passed through `extra=`.
@@ -17,8 +19,14 @@ _RECORD_ATTRS = frozenset(logging.LogRecord("", 0, "", 0, "", (), None).__dict__
 }
 
 
-def current_request_id() -> str:
-    return _request_id.get()
+# Where RequestIdMiddleware keeps the id on the request itself, as Django's own
+# CSRF middleware keeps its token in request.META.
+REQUEST_ID_META_KEY = "REQUEST_ID"
+
+
+def request_id_of(request: HttpRequest) -> str:
+    """The id RequestIdMiddleware gave `request`."""
+    return str(request.META.get(REQUEST_ID_META_KEY, "-"))
 
 
 def bind_request_id(request_id: str) -> Token[str]:
