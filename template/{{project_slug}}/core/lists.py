@@ -3,31 +3,34 @@
 DRF turns a page into data row by row and field by field through generic
 code: for every field of every row it walks the source with `get_attribute`,
 checks for skipped fields and None, then calls `to_representation`. At 100
-rows a page, that walk is most of the time a list request takes
-(docs/benchmarks.md in the template).
+rows a page, that walk is most of the time a list request takes.
 
 `FastListSerializer` changes only that walk. It looks at the child
-serializer's fields once per request and plans each one: a plain model
-column or a chain of forward relations is read with `operator.attrgetter`,
-a foreign key by its raw id; anything else (nested serializers, method
-fields, callables, `source="*"`) goes through DRF's own code. Each value
-is then converted by the field's own `to_representation`, or by `str` and
-`int` for the field classes that do exactly that. The schema, the serializer
-classes a team edits, and the output stay the same:
-tests/orders/test_fast_list.py compares it with DRF's, field type by field type.
+serializer's fields once per page and plans each one: a plain model column or
+a chain of forward relations is read with `operator.attrgetter`, a foreign
+key by its raw id; anything else (nested serializers, method fields,
+callables, `source="*"`) goes through DRF's own code. Each value is then
+converted by the field's own `to_representation`, or by `str` and `int` for
+the field classes that do exactly that. The schema, the serializer classes a
+team edits, and the output stay the same: the tests compare it with DRF's,
+field type by field type.
 
 Going further, `ValuesListMixin` skips model instances altogether when a
 list serializer allows it: when every field it shows is a model column (or a
 column reached through forward relations), and it does not override
 `to_representation`, the page is read with `.values()` using the lookups of
-those same fields, and represented from the rows. Building three model
-instances per row (an order, its customer, the customer's user) is the other
-large cost of a list page. A field that is not a column (a method field, a
-nested serializer) sends the list back to the instance path, so editing a
-serializer never changes what the endpoint answers, only how fast.
+those same fields, and represented from the rows. The serializer is then the
+one definition of the list's columns: the selector says which rows, and
+which relations the instance path joins; it names no column. Building three
+model instances per row (an order, its customer, the customer's user) is the
+other large cost of a list page. A field that is not a column (a method
+field, a nested serializer) sends the list back to the instance path, so
+editing a serializer never changes what the endpoint answers, only how fast.
 
-Use FastListSerializer as `Meta.list_serializer_class` on read-only list
-serializers, and ValuesListMixin before the viewset class.
+It lives in core because nothing in it knows a domain model: any app's
+read-only list can use it. Use FastListSerializer as
+`Meta.list_serializer_class` on read-only list serializers, and
+ValuesListMixin before the viewset class.
 """
 
 from __future__ import annotations
@@ -48,7 +51,6 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.settings import api_settings
 
-Plan = tuple[str, Callable[[Any], Any], Callable[[Any], Any] | None]
 _ZERO = dt.timedelta(0)
 
 # Field classes whose to_representation is exactly str(value) or int(value).
@@ -142,17 +144,19 @@ def _concrete_path(model: type[models.Model], attrs: list[str]) -> bool:
     return False
 
 
-def _slow_getter(field: fields.Field) -> Callable[[Any], Any]:
-    return field.get_attribute
+@dataclass(frozen=True, slots=True)
+class Column:
+    """A field that is a column: how to read it from an instance, and how to represent it."""
+
+    read: Callable[[Any], Any]
+    represent: Callable[[Any], Any]
 
 
-def plan_field(field: fields.Field, model: type[models.Model] | None) -> Plan:
-    """How to read and represent one field of a row."""
-    name = cast(str, field.field_name)
+def plan_field(field: fields.Field, model: type[models.Model] | None) -> Column | None:
+    """How to read and represent one field of a row; None when DRF's own walk must do it."""
     attrs = list(field.source_attrs)
-    exact = _EXACT_CONVERSIONS.get(type(field))
     if model is None or not attrs or isinstance(field, serializers.BaseSerializer):
-        return name, _slow_getter(field), None
+        return None
     if (
         isinstance(field, relations.PrimaryKeyRelatedField)
         and field.use_pk_only_optimization()
@@ -167,10 +171,11 @@ def plan_field(field: fields.Field, model: type[models.Model] | None) -> Plan:
             owner = read_path(instance) if read_path else instance
             return owner.serializable_value(last)
 
-        return name, read_fk, _identity
+        return Column(read=read_fk, represent=_identity)
     if type(field) in _FIELD_CLASSES and _concrete_path(model, attrs):
-        return name, attrgetter(".".join(attrs)), exact or _converter(field)
-    return name, _slow_getter(field), None
+        exact = _EXACT_CONVERSIONS.get(type(field))
+        return Column(read=attrgetter(".".join(attrs)), represent=exact or _converter(field))
+    return None
 
 
 class FastListSerializer(serializers.ListSerializer[Any]):
@@ -178,29 +183,29 @@ class FastListSerializer(serializers.ListSerializer[Any]):
         rows: Iterable[Any] = data.all() if isinstance(data, models.manager.BaseManager) else data
         child = cast(serializers.Serializer[Any], self.child)
         model = getattr(getattr(child, "Meta", None), "model", None)
-        plans = [(*plan_field(field, model), field) for field in child._readable_fields]
+        plans = [
+            (cast(str, field.field_name), field, plan_field(field, model))
+            for field in child._readable_fields
+        ]
         result = []
         for instance in rows:
             row: dict[str, Any] = {}
-            for name, read, represent, field in plans:
-                if represent is None:
-                    # DRF's own walk, with its rules for skipped and None values.
+            for name, field, column in plans:
+                if column is not None:
                     try:
-                        value = field.get_attribute(instance)
-                    except fields.SkipField:
+                        value = column.read(instance)
+                    except (AttributeError, ObjectDoesNotExist):
+                        pass  # a null relation on the way: DRF's rules below
+                    else:
+                        row[name] = None if value is None else column.represent(value)
                         continue
-                    check = value.pk if isinstance(value, relations.PKOnlyObject) else value
-                    row[name] = None if check is None else field.to_representation(value)
-                    continue
+                # DRF's own walk, with its rules for skipped and None values.
                 try:
-                    value = read(instance)
-                except (AttributeError, ObjectDoesNotExist):
-                    # A null relation on the way: let DRF apply its rules.
-                    try:
-                        value = field.get_attribute(instance)
-                    except fields.SkipField:
-                        continue
-                row[name] = None if value is None else represent(value)
+                    value = field.get_attribute(instance)
+                except fields.SkipField:
+                    continue
+                check = value.pk if isinstance(value, relations.PKOnlyObject) else value
+                row[name] = None if check is None else field.to_representation(value)
             result.append(row)
         return result
 
@@ -229,36 +234,44 @@ class ValuesPlan:
         ]
 
 
-def values_plan(serializer: serializers.BaseSerializer[Any]) -> ValuesPlan | None:
-    """A ValuesPlan for `serializer`, or None when it needs model instances."""
-    if type(serializer).to_representation is not serializers.Serializer.to_representation:
+def values_plan(serializer_class: type[serializers.BaseSerializer[Any]]) -> ValuesPlan | None:
+    """A ValuesPlan for `serializer_class`, or None when it needs model instances.
+
+    Only a ModelSerializer whose fields are its declared ones qualifies: a
+    class with its own `get_fields` may show other fields per request, and one
+    with its own `to_representation` may compute anything from an instance.
+    """
+    if serializer_class.to_representation is not serializers.Serializer.to_representation:
         return None
-    model = getattr(getattr(serializer, "Meta", None), "model", None)
+    if getattr(serializer_class, "get_fields", None) is not serializers.ModelSerializer.get_fields:
+        return None
+    model = getattr(getattr(serializer_class, "Meta", None), "model", None)
     if model is None:
         return None
+    serializer = cast(serializers.Serializer[Any], serializer_class())
     model_fields = {field.name for field in model._meta.get_fields()}
     lookups: dict[str, str] = {}
     converters = []
-    for field in cast(serializers.Serializer[Any], serializer)._readable_fields:
-        name, _, represent = plan_field(field, model)
+    for field in serializer._readable_fields:
+        name = cast(str, field.field_name)
+        column = plan_field(field, model)
         lookup = "__".join(field.source_attrs)
-        if represent is None or (name != lookup and name in model_fields):
+        if column is None or (name != lookup and name in model_fields):
             return None  # not a column, or an alias the ORM would refuse
         lookups[name] = lookup
-        converters.append((name, represent))
+        converters.append((name, column.represent))
     return ValuesPlan(lookups=lookups, converters=tuple(converters))
 
 
 _PLANS: dict[type[serializers.BaseSerializer[Any]], ValuesPlan | None] = {}
 
 
-def cached_values_plan(serializer: serializers.BaseSerializer[Any]) -> ValuesPlan | None:
-    """values_plan, kept per serializer class when its fields cannot vary per request."""
-    serializer_class = type(serializer)
-    if getattr(serializer_class, "get_fields", None) is not serializers.ModelSerializer.get_fields:
-        return values_plan(serializer)  # fields of its own making: plan every time
+def cached_values_plan(
+    serializer_class: type[serializers.BaseSerializer[Any]],
+) -> ValuesPlan | None:
+    """values_plan, made once per serializer class: its fields do not vary per request."""
     if serializer_class not in _PLANS:
-        _PLANS[serializer_class] = values_plan(serializer)
+        _PLANS[serializer_class] = values_plan(serializer_class)
     return _PLANS[serializer_class]
 
 
@@ -266,7 +279,7 @@ class ValuesListMixin(mixins.ListModelMixin, GenericAPIView[Any]):
     """A list action that reads `.values()` rows when the serializer allows it."""
 
     def list(self, request: Request, *args: Any, **kwargs: Any) -> Response:
-        plan = cached_values_plan(self.get_serializer())
+        plan = cached_values_plan(self.get_serializer_class())
         if plan is None:
             return super().list(request, *args, **kwargs)
         queryset = self.filter_queryset(self.get_queryset())

@@ -34,7 +34,7 @@ class OrderItemInline(admin.TabularInline):
     extra = 0
     can_delete = False
 
-    def has_add_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+    def has_add_permission(self, _request: HttpRequest, _obj: Any = None) -> bool:
         return False
 
 
@@ -49,8 +49,8 @@ class OrderAdmin(admin.ModelAdmin):
     readonly_fields = ("customer", "total", "created_at")
     inlines = (OrderItemInline,)
 
-    def has_add_permission(self, request: HttpRequest) -> bool:
+    def has_add_permission(self, _request: HttpRequest) -> bool:
         return False
 
-    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+    def has_delete_permission(self, _request: HttpRequest, _obj: Any = None) -> bool:
         return False

@@ -27,6 +27,12 @@ class OrderNotPending(APIException):
     default_code = "order_not_pending"
 
 
+class OrderDeleteWindowClosed(APIException):
+    status_code = status.HTTP_403_FORBIDDEN
+    default_detail = "Orders can be deleted only within 24 hours of being placed."
+    default_code = "delete_window_closed"
+
+
 class ProductInUse(APIException):
     status_code = status.HTTP_409_CONFLICT
     default_detail = "This product appears in orders and cannot be deleted; set its stock to 0."
