@@ -42,14 +42,15 @@ FIXED_ANSWERS: dict[str, Any] = {"project_name": "Harness Service"}
 # depend on what a project is called: slugs that sort before `config` and
 # after `tests` (import order), one that starts with a digit (`svc_` prefix),
 # one that collides with a module of the service (`_service` suffix) and a
-# long one. The default answers are rendered as "Acme Orders", copier.yml's
-# own placeholder.
+# long one (its slug cut at a word to 20 characters, the longest allowed).
+# The default answers are rendered as "Acme Orders", copier.yml's own
+# placeholder.
 PROJECT_NAMES = (
     "Acme Orders",
     "Zephyr Billing",
     "42 Logistics",
     "Users",
-    "Northwind Traders International Fulfilment And Returns Platform",
+    "Northwind Traders Fulfilment And Returns Platform",
     "Harness Service",
 )
 

@@ -29,6 +29,7 @@ REFUSED = [
     pytest.param({"project_slug": "test"}, "would shadow", id="slug-test"),
     pytest.param({"project_slug": "config"}, "would shadow", id="slug-config"),
     pytest.param({"project_slug": "class"}, "is a Python keyword", id="slug-keyword"),
+    pytest.param({"project_slug": "a" * 21}, "is longer than 20 characters", id="slug-long"),
     pytest.param({"author_email": "not-an-email"}, "is not an email address", id="email"),
     pytest.param({"author_email": "a@b"}, "is not an email address", id="email-no-dot"),
     pytest.param(
@@ -70,6 +71,7 @@ def test_validators_agree_with_the_harness_model() -> None:
         ("Django", "django_service"),
         ("Test", "test_service"),
         ("123 Shop", "svc_123_shop"),
+        ("Northwind Traders International Fulfilment", "northwind_traders"),
     ],
 )
 def test_derived_slug_is_always_valid(

@@ -186,7 +186,8 @@ class InvoiceSummaryView(APIView):
 
     @extend_schema(responses=InvoiceSummarySerializer)
     def get(self, request: Request, *args: Any, **kwargs: Any) -> Response:
-        return Response(InvoiceSummarySerializer({{"open": 0, "currency": "EUR"}}).data)
+        summary = {{"open": 0, "currency": "EUR"}}
+        return Response(InvoiceSummarySerializer(summary, context={{"request": request}}).data)
 ''',
     "urls.py": """from django.urls import path
 

@@ -27,8 +27,9 @@ other large cost of a list page. A field that is not a column (a method
 field, a nested serializer) sends the list back to the instance path, so
 editing a serializer never changes what the endpoint answers, only how fast.
 
-It lives in core because nothing in it knows a domain model: any app's
-read-only list can use it. Use FastListSerializer as
+Nothing in it knows a domain model, but only the orders app uses it, so it
+lives (and is tested) here: move it to core when a second app's read-only
+list wants it. Use FastListSerializer as
 `Meta.list_serializer_class` on read-only list serializers, and
 ValuesListMixin before the viewset class.
 """
