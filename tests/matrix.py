@@ -50,7 +50,7 @@ PROJECT_NAMES = (
     "Zephyr Billing",
     "42 Logistics",
     "Users",
-    "Northwind Traders Fulfilment And Returns Platform",
+    "Northwind Fulfilment Services And Returns",
     "Harness Service",
 )
 
