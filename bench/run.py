@@ -38,9 +38,8 @@ from typing import Any
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from tests.conftest import postgres_database, redis_prefix  # noqa: E402
-from tests.harness import REDIS_URL, Project, clean_env, render  # noqa: E402
-from tests.projects import PRODUCTION_SECRETS, serve  # noqa: E402
+from tests.harness import PRODUCTION_SECRETS, REDIS_URL, Project, clean_env, render  # noqa: E402
+from tests.projects import postgres_database, redis_prefix, serve  # noqa: E402
 
 WORK = ROOT / "build" / "bench"
 RESULTS = ROOT / "bench" / "results"
