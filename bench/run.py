@@ -222,6 +222,8 @@ def main() -> None:
             **PRODUCTION_SECRETS,
             "DJANGO_SETTINGS_MODULE": "config.settings.production",
             "DJANGO_ALLOWED_HOSTS": "127.0.0.1,localhost,testserver",
+            # wrk, on loopback, plays the TLS proxy that sends X-Forwarded-Proto.
+            "DJANGO_TRUSTED_PROXIES": "127.0.0.1",
             "DJANGO_THROTTLE_USER": "100000000/minute",
             "DJANGO_THROTTLE_ANON": "100000000/minute",
             "JWT_ACCESS_MINUTES": "600",

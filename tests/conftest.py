@@ -42,7 +42,7 @@ def pytest_terminal_summary(terminalreporter: Any, config: pytest.Config) -> Non
 LONG_FIRST = {
     "test_update.py": 4,
     "test_schemathesis.py": 3,
-    "test_throttle_burst.py": 2,
+    "test_abuse_limits.py": 3,
     "test_bench.py": 2,
     "test_production_server.py": 2,
     "test_static_files.py": 1.5,

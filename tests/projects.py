@@ -110,11 +110,18 @@ def project_services(name: str, combination: Mapping[str, Any]) -> Iterator[dict
 
 
 def production_env(project: Project, **extra: str) -> dict[str, str]:
-    """The project's environment under production settings, on loopback."""
+    """The project's environment under production settings, on loopback.
+
+    The harness plays the TLS proxy in front of the service: it connects from
+    127.0.0.1, which is the one trusted proxy, and sends X-Forwarded-Proto. The
+    schema is public, so that clients such as schemathesis can read it.
+    """
     env = {
         **project.env,
         **PRODUCTION_SECRETS,
         "DJANGO_SETTINGS_MODULE": "config.settings.production",
+        "DJANGO_TRUSTED_PROXIES": "127.0.0.1",
+        "DJANGO_API_DOCS_PUBLIC": "true",
     }
     if "DATABASE_URL" not in env:
         env["DATABASE_URL"] = f"sqlite:///{project.path / 'production.sqlite3'}"

@@ -80,9 +80,24 @@ def test_gunicorn_workers_are_ready_on_postgresql_and_redis(project: Project) ->
         assert headers["Location"].startswith("https://")
         assert get(base_url, "/health/live/", headers={})[0] == 200
 
+        # The admin lives at the path the rendered README says how to print.
+        admin_url = project.gate(
+            "admin url",
+            project.uv_run(
+                "python",
+                "manage.py",
+                "shell",
+                "-c",
+                "from django.conf import settings; print(settings.ADMIN_URL)",
+            ),
+            extra_env=production_env(project),
+        ).strip()
+        assert re.fullmatch(r"admin-[0-9a-f]{16}/", admin_url), admin_url
+        assert get(base_url, "/admin/login/")[0] == 404
+
         # The docs and the admin, and their assets from the manifest that
         # collectstatic wrote, served by whitenoise with far-future caching.
-        for page_path in ("/api/docs/", "/admin/login/"):
+        for page_path in ("/api/docs/", f"/{admin_url}login/"):
             status, _, page = get(base_url, page_path)
             assert status == 200, page_path
             assets = re.findall(rb'(/static/[^"\']+\.(?:js|css))', page)

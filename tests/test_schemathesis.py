@@ -5,13 +5,17 @@ gunicorn under production settings on PostgreSQL (or SQLite) and Redis, load a
 little demo data, log in as the demo account the way that combination's
 clients do, and let schemathesis generate requests for every operation of
 /api/schema/. No response may be a 5xx, and every response must match what
-the schema documents: its status, its content type and its body.
+the schema documents: its status, its content type and its body. Then every
+operation that takes a body gets the bodies generation does not reach: JSON
+nested a hundred thousand levels deep, and a body over the size limit; each
+must be refused with a 4xx in the error shape.
 """
 
 from __future__ import annotations
 
 import json
 import sys
+import urllib.error
 import urllib.request
 from http.cookies import SimpleCookie
 from pathlib import Path
@@ -50,6 +54,13 @@ UNTHROTTLED = {
     "DJANGO_THROTTLE_ANON": "1000000/hour",
     "DJANGO_THROTTLE_USER": "1000000/hour",
     "DJANGO_THROTTLE_LOGIN": "1000000/hour",
+    "DJANGO_THROTTLE_LOGIN_ACCOUNT": "1000000/hour",
+}
+HOSTILE_BODIES = {
+    "nested arrays": b"[" * 100_000 + b"]" * 100_000,
+    "nested objects": b'{"a":' * 100_000 + b"1" + b"}" * 100_000,
+    # Over the default DJANGO_MAX_BODY_BYTES (1 MiB).
+    "oversized": b'{"a": "' + b"x" * (1024 * 1024) + b'"}',
 }
 FORWARDED = {"X-Forwarded-Proto": "https"}
 
@@ -141,3 +152,38 @@ def test_schemathesis_finds_no_server_error_and_no_schema_violation(
             if result.returncode != 0:
                 failures = output.split("=== FAILURES ===")[-1].split("=== WARNINGS ===")[0]
                 raise project.fail("schemathesis", "schemathesis run (schemathesis.txt)", failures)
+            assert_hostile_bodies_are_refused(base_url, headers)
+
+
+def assert_hostile_bodies_are_refused(base_url: str, headers: dict[str, str]) -> None:
+    request = urllib.request.Request(f"{base_url}/api/schema/?format=json", headers=headers)
+    with urllib.request.urlopen(request, timeout=10) as response:
+        schema = json.loads(response.read())
+    operations = [
+        (method.upper(), path)
+        for path, item in schema["paths"].items()
+        for method, operation in item.items()
+        if "requestBody" in operation and "{" not in path and not path.endswith("/logout/")
+    ]
+    assert operations
+    answers = {}
+    for method, path in operations:
+        for name, body in HOSTILE_BODIES.items():
+            request = urllib.request.Request(
+                base_url + path,
+                data=body,
+                method=method,
+                headers={**headers, "Content-Type": "application/json"},
+            )
+            try:
+                with urllib.request.urlopen(request, timeout=30) as response:
+                    status, content_type = response.status, response.headers["Content-Type"]
+            except urllib.error.HTTPError as error:
+                status, content_type = error.code, error.headers["Content-Type"]
+            answers[f"{method} {path} ({name})"] = (status, content_type)
+    not_refused = {
+        key: answer
+        for key, answer in answers.items()
+        if not (400 <= answer[0] < 500 and answer[1].startswith("application/"))
+    }
+    assert not not_refused, not_refused
