@@ -38,7 +38,14 @@ from typing import Any
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from tests.harness import PRODUCTION_SECRETS, REDIS_URL, Project, clean_env, render  # noqa: E402
+from tests.harness import (  # noqa: E402
+    PRODUCTION_SECRETS,
+    REDIS_URL,
+    Project,
+    clean_env,
+    ensure_debian_package,
+    render,
+)
 from tests.projects import postgres_database, redis_prefix, serve  # noqa: E402
 
 WORK = ROOT / "build" / "bench"
@@ -98,13 +105,9 @@ def timed(title: str, function, *args, **kwargs) -> float:  # type: ignore[no-un
 
 
 def ensure_wrk() -> None:
-    if shutil.which("wrk"):
-        return
-    log("installing wrk from Debian")
-    subprocess.run(["apt-get", "install", "-y", "-q", "wrk"], check=False, capture_output=True)
     if not shutil.which("wrk"):
-        subprocess.run(["apt-get", "update", "-q"], check=True, capture_output=True)
-        subprocess.run(["apt-get", "install", "-y", "-q", "wrk"], check=True, capture_output=True)
+        log("installing wrk from Debian")
+        ensure_debian_package("wrk", "wrk")
 
 
 def render_project(work: Path, name: str, answers: dict[str, object]) -> tuple[Project, float]:

@@ -232,6 +232,25 @@ def record_timings(project: Project) -> None:
         file.write(json.dumps({"name": project.name, "timings": project.timings}) + "\n")
 
 
+def ensure_debian_package(package: str, command: str) -> str:
+    """The path of `command`, installing Debian's `package` first when it is missing.
+
+    The test machines run as root with Debian's archive reachable; the package
+    lists are refreshed only when the first attempt cannot find the package.
+    """
+    found = shutil.which(command)
+    if found:
+        return found
+    install = ["apt-get", "install", "-y", "-q", "--no-install-recommends", package]
+    if subprocess.run(install, check=False, capture_output=True).returncode != 0:
+        subprocess.run(["apt-get", "update", "-q"], check=True, capture_output=True)
+        subprocess.run(install, check=True, capture_output=True)
+    found = shutil.which(command)
+    if not found:
+        raise RuntimeError(f"Debian's {package} is installed, but `{command}` is not on PATH")
+    return found
+
+
 def remove(path: Path) -> None:
     shutil.rmtree(path, ignore_errors=True)
 

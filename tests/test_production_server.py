@@ -4,7 +4,8 @@ One project with the default answers (PostgreSQL and Redis, without the example
 app) is rendered, installed and collectstatic'ed once per test process, then
 served by gunicorn from its own gunicorn.conf.py under production settings:
 with several sync workers, with uvicorn's ASGI worker, and with Redis out of
-reach.
+reach. The API docs pages are opened in headless Chromium (Debian's, installed
+when missing), so their Content-Security-Policy is shown to let them render.
 """
 
 from __future__ import annotations
@@ -20,7 +21,7 @@ from typing import Any
 
 import pytest
 
-from .harness import Project
+from .harness import Project, ensure_debian_package, run
 from .projects import production_env, rendered_project, serve
 
 HTTPS = {"X-Forwarded-Proto": "https"}
@@ -143,3 +144,46 @@ def test_readiness_is_503_naming_the_cache_when_redis_is_unreachable(project: Pr
         # The process is alive, and the API still serves: throttles fail open.
         assert get(base_url, "/health/live/")[0] == 200
         assert get(base_url, "/api/schema/")[0] == 200
+
+
+def browse(chromium: str, url: str, profile: Path) -> str:
+    """The page's DOM after its scripts ran (virtual time), from headless Chromium."""
+    result = run(
+        [
+            chromium,
+            "--headless",
+            "--no-sandbox",
+            "--disable-gpu",
+            "--disable-quic",
+            "--no-first-run",
+            "--disable-background-networking",
+            "--disable-component-update",
+            "--disable-sync",
+            f"--user-data-dir={profile}",
+            "--virtual-time-budget=20000",
+            "--dump-dom",
+            url,
+        ],
+        cwd=profile,
+        timeout=120,
+    )
+    assert result.returncode == 0, result.stderr[-2000:]
+    return result.stdout
+
+
+def test_the_docs_pages_render_in_a_browser_under_their_policy(
+    project: Project, tmp_path: Path
+) -> None:
+    chromium = ensure_debian_package("chromium", "chromium")
+    # The browser speaks plain HTTP to loopback: no TLS proxy, no redirect.
+    env = production_env(project, DJANGO_SECURE_SSL_REDIRECT="false")
+    with serve(project, workers=2, env=env) as base_url:
+        status, headers, _ = get(base_url, "/api/docs/")
+        assert status == 200
+        assert "script-src 'self'" in headers["Content-Security-Policy"]
+        # Swagger UI lists the operations it read from the schema.
+        swagger = browse(chromium, f"{base_url}/api/docs/", tmp_path)
+        assert 'data-path="/api/v1/auth/login/"' in swagger, swagger[-3000:]
+        # ReDoc shows the schema's title and its operations.
+        redoc = browse(chromium, f"{base_url}/api/redoc/", tmp_path)
+        assert "/auth/login/" in redoc, redoc[-3000:]
