@@ -50,6 +50,7 @@ UNTHROTTLED = {
     "DJANGO_THROTTLE_ANON": "1000000/hour",
     "DJANGO_THROTTLE_USER": "1000000/hour",
     "DJANGO_THROTTLE_LOGIN": "1000000/hour",
+    "DJANGO_THROTTLE_ORDERS": "1000000/hour",
 }
 FORWARDED = {"X-Forwarded-Proto": "https"}
 
