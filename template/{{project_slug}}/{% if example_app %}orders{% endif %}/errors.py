@@ -15,6 +15,14 @@ class InsufficientInventory(APIException):
     default_code = "insufficient_inventory"
 
 
+class PendingLimitReached(APIException):
+    """The customer holds as many pending orders, or units in them, as one may."""
+
+    status_code = status.HTTP_409_CONFLICT
+    default_detail = "Too many pending orders: wait until one is paid or cancelled."
+    default_code = "pending_limit_reached"
+
+
 class CustomerBlocked(APIException):
     status_code = status.HTTP_403_FORBIDDEN
     default_detail = "This customer account is blocked and cannot place orders."
