@@ -33,12 +33,12 @@ def test_core_imports_no_other_app_of_the_service():
     ]
     assert others, "the service has apps besides core"
     root = Path(CORE.path)
-    offending = [
-        f"{path.relative_to(root)} imports {module}"
-        for path in sorted(root.rglob("*.py"))
-        for module in imports_of(
-            path, ".".join([CORE.name, *path.relative_to(root).parent.parts])
-        )
-        if any(module == app or module.startswith(f"{app}.") for app in others)
-    ]
+    offending = []
+    for path in sorted(root.rglob("*.py")):
+        package = ".".join([CORE.name, *path.relative_to(root).parent.parts])
+        offending += [
+            f"{path.relative_to(root)} imports {module}"
+            for module in imports_of(path, package)
+            if any(module == app or module.startswith(f"{app}.") for app in others)
+        ]
     assert offending == []
