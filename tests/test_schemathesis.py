@@ -117,6 +117,7 @@ def test_schemathesis_finds_no_server_error_and_no_schema_violation(
                     "20",
                     "--orders",
                     "60",
+                    "--allow-production",
                 ),
                 extra_env=env,
             )

@@ -36,7 +36,7 @@ class ApiIndexView(APIView):
     @extend_schema(
         responses={
             200: OpenApiResponse(
-                OpenApiTypes.OBJECT, description="URL name to absolute URL, e.g. order-list."
+                OpenApiTypes.OBJECT, description="URL name to absolute URL, e.g. auth-login."
             )
         },
         tags=["api"],
