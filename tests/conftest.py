@@ -46,6 +46,7 @@ LONG_FIRST = {
     "test_bench.py": 2,
     "test_production_server.py": 2,
     "test_token_families.py": 1.5,
+    "test_account_mail.py": 1.5,
     "test_static_files.py": 1.5,
     "test_combinations.py": 1,
 }

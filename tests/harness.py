@@ -37,6 +37,10 @@ PRODUCTION_SECRETS = {
     "DJANGO_SECRET_KEY": "harness-production-secret-" + "s" * 40,
     "JWT_SIGNING_KEY": "harness-production-jwt-key-" + "j" * 40,
     "DJANGO_ALLOWED_HOSTS": "127.0.0.1,localhost",
+    # Nothing listens there: a test that sends mail points EMAIL_URL at its own server.
+    "EMAIL_URL": "smtp://127.0.0.1:1",
+    "ACCOUNT_PASSWORD_RESET_URL": "https://app.example.com/reset?uid={uid}&token={token}",
+    "ACCOUNT_EMAIL_VERIFY_URL": "https://app.example.com/verify?uid={uid}&token={token}",
 }
 DJANGO_GATES = (
     ("check --deploy", ("check",), {"deploy": True, "fail_level": "WARNING"}),
@@ -218,8 +222,10 @@ class Project:
 
 
 def _allowed_braces(relative: Path, line: str) -> bool:
-    """Braces that are not Jinja: GitHub Actions expressions."""
-    return relative.parts[:2] == (".github", "workflows") and "${{" in line
+    """Braces that are not Jinja: GitHub Actions expressions, Django's templates."""
+    if relative.parts[:2] == (".github", "workflows"):
+        return "${{" in line
+    return "templates" in relative.parts[:-1]
 
 
 TIMINGS = BUILD.parent / "harness-timings.jsonl"

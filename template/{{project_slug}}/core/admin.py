@@ -6,7 +6,7 @@ from typing import Any
 
 from django.contrib import admin
 from django.http import HttpRequest, HttpResponse
-from rest_framework.exceptions import Throttled
+from rest_framework.exceptions import APIException, Throttled
 
 from .errors import error_response
 from .throttling import LoginRateThrottle
@@ -34,3 +34,10 @@ class AdminSite(admin.AdminSite):
             response = error_response(request, status=429, code="throttled", detail=str(exc.detail))
             response["Retry-After"] = str(getattr(exc, "wait", 1))
             return response
+        except APIException as exc:  # the backend refused the account, for example
+            return error_response(
+                request,
+                status=exc.status_code,
+                code=str(exc.get_codes()),
+                detail=str(exc.detail),
+            )

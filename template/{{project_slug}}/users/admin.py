@@ -22,10 +22,11 @@ class UserAdmin(BaseUserAdmin):
     add_form = UserCreationForm
     form = UserEditForm
     ordering = ("email",)
-    list_display = ("email", "first_name", "last_name", "is_staff", "is_active")
+    list_display = ("email", "first_name", "last_name", "email_verified", "is_staff", "is_active")
+    list_filter = ("email_verified", "is_staff", "is_superuser", "is_active")
     search_fields = ("email", "first_name", "last_name")
     fieldsets = (
-        (None, {"fields": ("email", "password")}),
+        (None, {"fields": ("email", "email_verified", "password")}),
         ("Personal info", {"fields": ("first_name", "last_name")}),
         (
             "Permissions",

@@ -25,9 +25,13 @@ def refuse_production(*, allow_production: bool) -> None:
 
 
 def demo_account() -> User:
-    """The demo account, created with DEMO_PASSWORD if it does not exist yet."""
+    """The demo account, created with DEMO_PASSWORD if it does not exist yet.
+
+    Its address counts as confirmed, so it logs in whatever ACCOUNT_EMAIL_VERIFICATION says.
+    """
     demo, created = User.objects.get_or_create(
-        email=DEMO_EMAIL, defaults={"first_name": "Demo", "last_name": "User"}
+        email=DEMO_EMAIL,
+        defaults={"first_name": "Demo", "last_name": "User", "email_verified": True},
     )
     if created:
         demo.set_password(DEMO_PASSWORD)
