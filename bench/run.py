@@ -134,11 +134,13 @@ SETUP = """
 import django, json
 django.setup()
 from django.contrib.auth import get_user_model
-from rest_framework_simplejwt.tokens import RefreshToken
+from {slug}.users.serializers import TokenObtainPairSerializer
 user, _ = get_user_model().objects.get_or_create(email="bench@example.com")
 user.is_staff = True
 user.save()
-print("@@json " + json.dumps({"token": str(RefreshToken.for_user(user).access_token)}))
+# A login of its own (a token family), as the service's login starts one.
+access = TokenObtainPairSerializer.get_token(user).access_token
+print("@@json " + json.dumps({"token": str(access)}))
 """
 
 PROBE = """
@@ -265,7 +267,7 @@ def main() -> None:
             ),
             extra_env=env,
         )
-        token = django_script(cursor_project, env, SETUP)["token"]
+        token = django_script(cursor_project, env, SETUP.replace("{slug}", slug))["token"]
         probes = {
             project.name: django_script(project, env, PROBE.format(slug=slug, token=token))
             for project in (cursor_project, offset_project)

@@ -88,6 +88,8 @@ def test_gunicorn_workers_are_ready_on_postgresql_and_redis(project: Project) ->
                 "python",
                 "manage.py",
                 "shell",
+                "-v",
+                "0",
                 "-c",
                 "from django.conf import settings; print(settings.ADMIN_URL)",
             ),
