@@ -117,7 +117,7 @@ def combination_name(answers: dict[str, Any]) -> str:
 def test_static_files(overrides: dict[str, Any], template_repo: Path) -> None:
     """Render one combination and check each of its static files."""
     overrides = {"example_app": False, **overrides}
-    answers = {**Questionnaire().defaults(), **overrides}
+    answers = {**Questionnaire().defaults(overrides), **overrides}
     destination = BUILD / "static" / f"{combination_name(overrides)}-{os.getpid()}"
     remove(destination)
     destination.parent.mkdir(parents=True, exist_ok=True)
