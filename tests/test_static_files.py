@@ -177,9 +177,13 @@ def check_compose_file(rendered: Rendered) -> None:
         expected.add("db")
     if rendered.answers["use_redis"]:
         expected.add("redis")
+    celery = rendered.answers["background_tasks"] == "celery"
+    if celery:
+        expected |= {"worker", "beat"}
     assert set(services) == expected
     for name, service in services.items():
-        if name != "migrate":
+        # beat serves nothing to probe: its restart policy watches it.
+        if name not in ("migrate", "beat"):
             assert service["healthcheck"]["test"], f"{name} has no healthcheck"
     assert "migrate" in services["migrate"]["command"]
     api_waits_for = {
@@ -194,6 +198,16 @@ def check_compose_file(rendered: Rendered) -> None:
     assert rendered.required_variables() <= environment
     assert environment <= rendered.env_example_variables()
     assert services["migrate"]["environment"] == services["api"]["environment"]
+    if celery:
+        # The worker and beat run the api's image and environment, after the migrations.
+        for name in ("worker", "beat"):
+            service = services[name]
+            assert service["image"] == services["api"]["image"]
+            assert service["environment"] == services["api"]["environment"]
+            assert service["depends_on"] == services["api"]["depends_on"]
+            assert service["command"][:4] == ["celery", "-A", "config", name]
+        assert "inspect ping" in services["worker"]["healthcheck"]["test"][1]
+        assert services["beat"]["healthcheck"] == {"disable": True}
 
 
 # ------------------------------------------------------------------ CI
