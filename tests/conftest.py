@@ -45,6 +45,7 @@ LONG_FIRST = {
     "test_abuse_limits.py": 3,
     "test_bench.py": 2,
     "test_production_server.py": 2,
+    "test_celery_worker.py": 2,
     "test_static_files.py": 1.5,
     "test_combinations.py": 1,
 }
