@@ -191,7 +191,7 @@ def check_compose_file(rendered: Rendered) -> None:
     }
     assert api_waits_for == {
         "migrate": "service_completed_successfully",
-        **dict.fromkeys(expected - {"api", "migrate"}, "service_healthy"),
+        **dict.fromkeys(expected - {"api", "migrate", "worker", "beat"}, "service_healthy"),
     }
     # The service gets every variable production requires, and reads every one it gets.
     environment = set(services["api"]["environment"])
