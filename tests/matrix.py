@@ -99,8 +99,14 @@ class Questionnaire:
     def dimensions(self) -> dict[str, tuple[Any, ...]]:
         return {name: q.values for name, q in self.questions.items() if len(q.values) > 1}
 
-    def defaults(self) -> Combination:
-        return {name: q.default for name, q in self.questions.items() if name in self.dimensions}
+    def defaults(self, answers: Mapping[str, Any] | None = None) -> Combination:
+        """The default of every dimension, given `answers` for some questions.
+
+        A default may be a Jinja expression of earlier answers (background_tasks
+        follows use_redis), so it is computed as Copier does, from `answers`.
+        """
+        context = self.render_defaults(tuple(sorted((answers or {}).items())))
+        return {name: context[name] for name in self.questions if name in self.dimensions}
 
     def _template(self, source: str) -> Any:
         if source not in self._compiled:
@@ -120,9 +126,13 @@ class Questionnaire:
         return ""
 
     @cache  # noqa: B019  (one Questionnaire per copier.yml; kept for its lifetime)
-    def render_defaults(self) -> Combination:
-        """Every answer at its default, with FIXED_ANSWERS for the questions that have none."""
-        context: Combination = {**FIXED_ANSWERS}
+    def render_defaults(self, given: tuple[tuple[str, Any], ...] = ()) -> Combination:
+        """Every answer at its default, with FIXED_ANSWERS for the questions that have none.
+
+        `given` answers some questions first (as pairs, to be hashable); the
+        defaults of later questions are computed from them.
+        """
+        context: Combination = {**FIXED_ANSWERS, **dict(given)}
         for name, question in self.questions.items():
             if name in context:
                 continue
@@ -206,8 +216,7 @@ def build_matrix(questionnaire: Questionnaire | None = None) -> list[Combination
 def quick_matrix(questionnaire: Questionnaire | None = None) -> list[Combination]:
     """A handful of combinations for development: the defaults, and each auth mode."""
     q = questionnaire or Questionnaire()
-    defaults = q.defaults()
-    rows = [defaults]
+    rows = [q.defaults()]
     variations = [
         {"auth": "jwt_cookie", "pagination": "page_number", "api_versioning": "accept_header"},
         {"auth": "session", "error_format": "envelope", "use_redis": False, "example_app": False},
@@ -219,7 +228,8 @@ def quick_matrix(questionnaire: Questionnaire | None = None) -> list[Combination
         },
     ]
     for variation in variations:
-        row = {**defaults, **{k: v for k, v in variation.items() if k in q.dimensions}}
+        answers = {k: v for k, v in variation.items() if k in q.dimensions}
+        row = {**q.defaults(answers), **answers}
         if q.allows(row):
             rows.append(row)
     return rows

@@ -41,7 +41,7 @@ def rendered_project(
     answers use them, unique per checkout and process. It is deleted when the
     block ends without an error, and kept for inspection otherwise.
     """
-    combination = {**Questionnaire().defaults(), **answers}
+    combination = {**Questionnaire().defaults(answers), **answers}
     destination = BUILD / name
     remove(destination)
     destination.parent.mkdir(parents=True, exist_ok=True)

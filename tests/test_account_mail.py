@@ -93,7 +93,11 @@ def served(
     auth = request.param
     name = f"account-mail-{auth}-{os.getpid()}"
     with (
-        rendered_project(template_repo, {"auth": auth, "example_app": False}, name) as project,
+        rendered_project(
+            template_repo,
+            {"auth": auth, "example_app": False, "background_tasks": "none"},
+            name,
+        ) as project,
         smtp_server() as server,
     ):
         env = production_env(project, EMAIL_URL=f"smtp://127.0.0.1:{server.port}")

@@ -51,7 +51,7 @@ def test_a_new_choice_is_picked_up_without_editing_the_harness(tmp_path: Path) -
     config["pagination"]["choices"]["Keyset"] = "keyset"
     config["ci"]["choices"]["Woodpecker"] = "woodpecker"
     changed = tmp_path / "copier.yml"
-    changed.write_text(yaml.safe_dump(config))
+    changed.write_text(yaml.safe_dump(config, sort_keys=False))
     q = Questionnaire(changed)
     rows = build_matrix(q)
     assert len(rows) >= 64  # 4 x 4 x 2 x 2

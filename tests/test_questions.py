@@ -40,6 +40,11 @@ REFUSED = [
     pytest.param(
         {"cors_allowed_origins": "https://app.example.com/path"}, "is not an origin", id="cors"
     ),
+    pytest.param(
+        {"use_redis": False, "background_tasks": "celery"},
+        "Celery needs Redis as its broker",
+        id="celery-without-redis",
+    ),
     pytest.param({"auth": "oauth"}, "Invalid choice for 'auth'", id="unknown-choice"),
 ]
 
@@ -61,6 +66,27 @@ def test_validators_agree_with_the_harness_model() -> None:
     refusal = questionnaire.refusal({"python_version": "3.11", "django_version": "6.1"})
     assert "Django 6.1 needs Python 3.12" in refusal
     assert questionnaire.allows({"python_version": "3.12", "django_version": "6.1"})
+    refusal = questionnaire.refusal({"use_redis": False, "background_tasks": "celery"})
+    assert "choose background_tasks=none" in refusal
+    assert questionnaire.allows({"use_redis": False, "background_tasks": "none"})
+
+
+@pytest.mark.parametrize(("use_redis", "tasks"), [(True, "celery"), (False, "none")])
+def test_background_tasks_default_follows_use_redis(
+    template_repo: Path, tmp_path: Path, use_redis: bool, tasks: str
+) -> None:
+    assert Questionnaire().defaults({"use_redis": use_redis})["background_tasks"] == tasks
+    destination = tmp_path / "service"
+    result = render(
+        template_repo,
+        destination,
+        {"project_name": "Acme Orders", "use_redis": use_redis},
+        extra_args=["--skip-tasks"],
+    )
+    assert result.returncode == 0, result.stderr
+    recorded = yaml.safe_load((destination / ".copier-answers.yml").read_text())
+    assert recorded["background_tasks"] == tasks
+    assert (destination / "config" / "celery.py").exists() == (tasks == "celery")
 
 
 @pytest.mark.parametrize(

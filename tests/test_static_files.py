@@ -117,7 +117,7 @@ def combination_name(answers: dict[str, Any]) -> str:
 def test_static_files(overrides: dict[str, Any], template_repo: Path) -> None:
     """Render one combination and check each of its static files."""
     overrides = {"example_app": False, **overrides}
-    answers = {**Questionnaire().defaults(), **overrides}
+    answers = {**Questionnaire().defaults(overrides), **overrides}
     destination = BUILD / "static" / f"{combination_name(overrides)}-{os.getpid()}"
     remove(destination)
     destination.parent.mkdir(parents=True, exist_ok=True)
@@ -177,9 +177,13 @@ def check_compose_file(rendered: Rendered) -> None:
         expected.add("db")
     if rendered.answers["use_redis"]:
         expected.add("redis")
+    celery = rendered.answers["background_tasks"] == "celery"
+    if celery:
+        expected |= {"worker", "beat"}
     assert set(services) == expected
     for name, service in services.items():
-        if name != "migrate":
+        # beat serves nothing to probe: its restart policy watches it.
+        if name not in ("migrate", "beat"):
             assert service["healthcheck"]["test"], f"{name} has no healthcheck"
     assert "migrate" in services["migrate"]["command"]
     api_waits_for = {
@@ -187,13 +191,23 @@ def check_compose_file(rendered: Rendered) -> None:
     }
     assert api_waits_for == {
         "migrate": "service_completed_successfully",
-        **dict.fromkeys(expected - {"api", "migrate"}, "service_healthy"),
+        **dict.fromkeys(expected - {"api", "migrate", "worker", "beat"}, "service_healthy"),
     }
     # The service gets every variable production requires, and reads every one it gets.
     environment = set(services["api"]["environment"])
     assert rendered.required_variables() <= environment
     assert environment <= rendered.env_example_variables()
     assert services["migrate"]["environment"] == services["api"]["environment"]
+    if celery:
+        # The worker and beat run the api's image and environment, after the migrations.
+        for name in ("worker", "beat"):
+            service = services[name]
+            assert service["image"] == services["api"]["image"]
+            assert service["environment"] == services["api"]["environment"]
+            assert service["depends_on"] == services["api"]["depends_on"]
+            assert service["command"][:4] == ["celery", "-A", "config", name]
+        assert "inspect ping" in services["worker"]["healthcheck"]["test"][1]
+        assert services["beat"]["healthcheck"] == {"disable": True}
 
 
 # ------------------------------------------------------------------ CI

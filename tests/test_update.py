@@ -398,7 +398,7 @@ def test_update_from_the_previous_release(
 ) -> None:
     name = f"update-{request.node.callspec.id}"
     rendered = {**PREVIOUS_RELEASE.answers, **old_answers}
-    final = {**Questionnaire().defaults(), **rendered, **changed}
+    final = {**Questionnaire().defaults({**rendered, **changed}), **rendered, **changed}
     destination = BUILD / name
     remove(destination)
     destination.parent.mkdir(parents=True, exist_ok=True)

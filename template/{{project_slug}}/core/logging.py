@@ -29,6 +29,11 @@ def request_id_of(request: HttpRequest) -> str:
     return str(request.META.get(REQUEST_ID_META_KEY, "-"))
 
 
+def current_request_id() -> str:
+    """The id of the request being served, or "-" outside one."""
+    return _request_id.get()
+
+
 def bind_request_id(request_id: str) -> Token[str]:
     """Set the request id for the current context; returns a token for `unbind`."""
     return _request_id.set(request_id)
