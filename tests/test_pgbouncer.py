@@ -197,7 +197,15 @@ def order(base_url: str, access: str, product: int, quantity: int = 1) -> tuple[
     return call(base_url, "/api/v1/orders/", {"shipping_address": "1 Road", "items": lines}, access)
 
 
-def test_api_flows_and_a_restart_through_pgbouncer(project: Project, pgbouncer: PgBouncer) -> None:
+def test_pgbouncer_in_transaction_mode_then_the_statement_timeout_without_it(
+    project: Project, pgbouncer: PgBouncer
+) -> None:
+    """One test, so that every xdist scheduling renders the project once."""
+    api_flows_and_a_restart_through_pgbouncer(project, pgbouncer)
+    statement_timeout_sent_straight_to_postgresql(project)
+
+
+def api_flows_and_a_restart_through_pgbouncer(project: Project, pgbouncer: PgBouncer) -> None:
     database = database_of(project)
     env = production_env(
         project, DATABASE_URL=pgbouncer.url(database), DJANGO_DB_PGBOUNCER="true", **LIMITS
@@ -284,9 +292,7 @@ def test_api_flows_and_a_restart_through_pgbouncer(project: Project, pgbouncer: 
         assert len(body["results"]) == 7
 
 
-def test_the_service_sends_its_statement_timeout_straight_to_postgresql(
-    project: Project,
-) -> None:
+def statement_timeout_sent_straight_to_postgresql(project: Project) -> None:
     """Without PgBouncer, DJANGO_DB_STATEMENT_TIMEOUT_MS is the limit, set at connection."""
     database = database_of(project)
     with psycopg.connect(project.env["DATABASE_URL"], autocommit=True) as conn:
@@ -294,7 +300,7 @@ def test_the_service_sends_its_statement_timeout_straight_to_postgresql(
         (product,) = conn.execute("SELECT min(id) FROM orders_product").fetchone()
         conn.execute("UPDATE orders_product SET stock = 100 WHERE id = %s", [product])
     env = production_env(project, DJANGO_DB_STATEMENT_TIMEOUT_MS=str(TIMEOUT_MS), **LIMITS)
-    with serve(project, workers=WORKERS, env=env) as base_url:
+    with serve(project, workers=2, env=env) as base_url:
         status, tokens = call(base_url, "/api/v1/auth/login/", DEMO)
         assert status == 200, tokens
         with row_locked(project, product):
