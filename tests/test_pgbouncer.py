@@ -8,8 +8,8 @@ PostgreSQL; gunicorn serves the service under production settings with
 `DJANGO_DB_PGBOUNCER=true`. Migrations, demo data and the API flows go through
 it: login, the orders list walked page by page, concurrent orders for the last
 units of a product (exactly the stock is sold, the rest are 409), refresh token
-rotation. Then PgBouncer is stopped: the readiness probe answers 503 at once;
-started again, the same gunicorn answers 200 on every worker. The statement
+rotation. Then PgBouncer is stopped: the readiness probe answers 503 at once,
+and a login 503 `database_unavailable`; started again, the same gunicorn answers 200 on every worker. The statement
 timeout is proven too: set on the database, as PgBouncer requires, and sent by
 the service itself when it connects straight to PostgreSQL; a statement that
 waits past it answers 503 `database_timeout`.
@@ -274,6 +274,10 @@ def api_flows_and_a_restart_through_pgbouncer(project: Project, pgbouncer: PgBou
             assert time.monotonic() - started < PROBE_BOUND
             assert (status, body["code"]) == (503, "service_unavailable"), body
             assert [error["field"] for error in body["errors"]] == ["database"]
+        # The API says so too, in the error shape, rather than a 500.
+        for _ in range(WORKERS):
+            status, body = call(base_url, "/api/v1/auth/login/", DEMO, timeout=PROBE_BOUND)
+            assert (status, body["code"]) == (503, "database_unavailable"), body
 
         # Back again: the same gunicorn answers on every worker.
         pgbouncer.start(database)
