@@ -9,9 +9,10 @@ PostgreSQL; gunicorn serves the service under production settings with
 it: login, the orders list walked page by page, concurrent orders for the last
 units of a product (exactly the stock is sold, the rest are 409), refresh token
 rotation. Then PgBouncer is stopped: the readiness probe answers 503 at once,
-and a login 503 `database_unavailable`; started again, the same gunicorn answers 200 on every worker. The statement
-timeout is proven too: set on the database, as PgBouncer requires, and sent by
-the service itself when it connects straight to PostgreSQL; a statement that
+and a login 503 `database_unavailable`; started again, the same gunicorn
+answers 200 on every worker. The statement timeout is proven too: set on the
+database, as PgBouncer requires, and sent by the service itself when it
+connects straight to PostgreSQL; a statement that
 waits past it answers 503 `database_timeout`.
 """
 
