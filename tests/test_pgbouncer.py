@@ -5,15 +5,15 @@ installed once. A real PgBouncer from Debian, run by this module with its own
 configuration (transaction pooling, on a free loopback port, as an unprivileged
 user: it refuses to run as root), stands between the service and the harness's
 PostgreSQL; gunicorn serves the service under production settings with
-`DJANGO_DB_PGBOUNCER=true`. Migrations, demo data and the API flows go through
-it: login, the orders list walked page by page, concurrent orders for the last
-units of a product (exactly the stock is sold, the rest are 409), refresh token
-rotation. Then PgBouncer is stopped: the readiness probe answers 503 at once,
-and a login 503 `database_unavailable`; started again, the same gunicorn
-answers 200 on every worker. The statement timeout is proven too: set on the
-database, as PgBouncer requires, and sent by the service itself when it
-connects straight to PostgreSQL; a statement that
-waits past it answers 503 `database_timeout`.
+`DJANGO_DB_PGBOUNCER=true`. The demo data is loaded first, straight into
+PostgreSQL; the API flows then go through PgBouncer: login, the orders list
+walked page by page, concurrent orders for the last units of a product
+(exactly the stock is sold, the rest are 409), refresh token rotation. Then
+PgBouncer is stopped: the readiness probe answers 503 at once, and a login 503
+`database_unavailable`; started again, the same gunicorn answers 200 on every
+worker. The statement timeout is proven too: set on the database, as PgBouncer
+requires, and sent by the service itself when it connects straight to
+PostgreSQL; a statement that waits past it answers 503 `database_timeout`.
 """
 
 from __future__ import annotations
