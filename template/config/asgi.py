@@ -1,9 +1,0 @@
-"""ASGI entry point, for uvicorn workers (`gunicorn -k uvicorn_worker.UvicornWorker`)."""
-
-import os
-
-from django.core.asgi import get_asgi_application
-
-os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings.production")
-
-application = get_asgi_application()
