@@ -73,12 +73,6 @@ def template_repo(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 @pytest.fixture(scope="session")
-def mypy_cache(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """One mypy cache per test worker: the stubs are analysed once, not per project."""
-    return tmp_path_factory.mktemp("mypy_cache")
-
-
-@pytest.fixture(scope="session")
 def services() -> None:
     """PostgreSQL and Redis must be up: the rendered suites run against them."""
     try:

@@ -26,12 +26,12 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
 
 
 @pytest.mark.usefixtures("services")
-def test_combination(combination: dict[str, Any], template_repo: Path, mypy_cache: Path) -> None:
+def test_combination(combination: dict[str, Any], template_repo: Path) -> None:
     name = combination_id(combination)
     with rendered_project(template_repo, combination, name, install=False) as project:
         project.check_files()
         project.install()
-        project.lint(mypy_cache=mypy_cache)
+        project.lint()
         project.django_checks()
         if {k: v for k, v in combination.items() if k != "project_name"} == (
             Questionnaire().defaults()

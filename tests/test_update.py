@@ -391,7 +391,6 @@ UPDATES = [
 def test_update_from_the_previous_release(
     request: pytest.FixtureRequest,
     template_versions: Path,
-    mypy_cache: Path,
     tmp_path: Path,
     old_answers: dict[str, Any],
     changed: dict[str, Any],
@@ -460,7 +459,7 @@ def test_update_from_the_previous_release(
         project.install()
         for check in crossed:
             check.after_update(project)
-        project.lint(mypy_cache=mypy_cache)
+        project.lint()
         project.django_checks()
         project.tests()
     remove(destination)
