@@ -47,6 +47,7 @@ LONG_FIRST = {
     "test_production_server.py": 2,
     "test_token_families.py": 1.5,
     "test_account_mail.py": 1.5,
+    "test_operations.py": 1.5,
     "test_celery_worker.py": 2,
     "test_pgbouncer.py": 1.5,
     "test_static_files.py": 1.5,

@@ -438,6 +438,10 @@ def test_update_from_the_previous_release(
         recorded = answers(destination)
         assert recorded["_commit"] == NEW_TAG
         assert {key: recorded[key] for key in final} == final
+        # A question the previous release did not ask gets its default:
+        # error tracking with Sentry (off until SENTRY_DSN is set).
+        assert recorded["error_tracking"] == "sentry"
+        assert (destination / slug / "core" / "sentry.py").is_file()
 
         # Exactly a fresh render of the new version, with the team's edits.
         expected = tmp_path / "expected"

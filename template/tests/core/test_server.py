@@ -100,3 +100,23 @@ def test_the_asgi_application_answers_liveness():
     status, body = async_to_sync(get)("/health/live/")
     assert status == 200
     assert body == b'{"status":"ok"}'
+
+
+def test_gunicorn_gives_the_workers_an_empty_metrics_directory(
+    gunicorn_conf, monkeypatch, tmp_path
+):
+    metrics_dir = tmp_path / "metrics"
+    metrics_dir.mkdir()
+    (metrics_dir / "counter_12345.db").write_bytes(b"from an earlier run")
+    monkeypatch.setenv("PROMETHEUS_MULTIPROC_DIR", str(metrics_dir))
+    conf = gunicorn_conf()
+    conf["on_starting"](None)
+    assert list(metrics_dir.iterdir()) == []
+    assert os.environ["PROMETHEUS_MULTIPROC_DIR"] == str(metrics_dir)
+    conf["on_exit"](None)
+    assert not metrics_dir.exists()
+
+
+def test_without_a_metrics_directory_each_master_gets_its_own(gunicorn_conf, monkeypatch):
+    monkeypatch.delenv("PROMETHEUS_MULTIPROC_DIR", raising=False)
+    assert gunicorn_conf()["metrics_dir"].endswith(f"-metrics-{os.getpid()}")

@@ -1,8 +1,9 @@
-"""Liveness and readiness probes.
+"""Liveness and readiness probes, and the metrics that Prometheus scrapes.
 
 /health/live/ does no I/O: it answers as long as the process serves requests.
 /health/ready/ checks the database and the shared cache and answers 503, in
 the error shape, naming what is down, so a load balancer stops routing here.
+/metrics/ is core.metrics' exposition, for Prometheus (METRICS_TOKEN).
 
 These are a few lines on purpose: django-health-check's current releases need
 Python 3.14 and Django 6, and its responses are not in this service's error
@@ -14,19 +15,23 @@ from __future__ import annotations
 import logging
 import uuid
 from collections.abc import Callable
+from hmac import compare_digest
 from typing import Any
 
+from django.conf import settings
 from django.core.cache import cache
 from django.db import connection
-from django.http import HttpResponse
+from django.http import Http404, HttpResponse
 from drf_spectacular.utils import extend_schema, inline_serializer
-from rest_framework import serializers
+from prometheus_client import CONTENT_TYPE_LATEST
+from rest_framework import exceptions, serializers
 from rest_framework.permissions import AllowAny
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from .errors import FieldError, error_response
+from .metrics import exposition
 
 logger = logging.getLogger(__name__)
 
@@ -94,3 +99,27 @@ class ReadinessView(ProbeView):
                 for name in down
             ],
         )
+
+
+class MetricsView(ProbeView):
+    """GET /metrics/ with `Authorization: Bearer <METRICS_TOKEN>`.
+
+    Without METRICS_TOKEN it answers only when DEBUG is on (local runs) and is
+    a 404 otherwise, as if it did not exist. Like the probes it is not
+    throttled: Prometheus scrapes it every few seconds.
+    """
+
+    def get_authenticate_header(self, _request: Request) -> str:
+        return 'Bearer realm="metrics"'
+
+    @extend_schema(exclude=True)
+    def get(self, request: Request, *args: Any, **kwargs: Any) -> HttpResponse:
+        token = settings.METRICS_TOKEN
+        if not token:
+            if not settings.DEBUG:
+                raise Http404
+        elif not compare_digest(
+            request.headers.get("Authorization", "").encode(), f"Bearer {token}".encode()
+        ):
+            raise exceptions.NotAuthenticated("A valid metrics token is required.")
+        return HttpResponse(exposition(), content_type=CONTENT_TYPE_LATEST)
