@@ -314,5 +314,5 @@ def test_no_manifests_unless_asked(template_repo: Path) -> None:
     result = render(template_repo, destination, {**FIXED_ANSWERS, "example_app": False})
     assert result.returncode == 0, result.stderr
     assert not (destination / "deploy" / "k8s").exists()
-    assert (destination / "deploy" / "nginx").is_dir()
+    assert (destination / "deploy" / "nginx" / "harness_service.conf").is_file()
     remove(destination)
