@@ -353,4 +353,5 @@ def test_rolling_restart_loses_no_request(jwt_cluster: Cluster) -> None:
             thread.join(timeout=60)
     failed = [(kind, status) for kind, status in results if status != 200]
     assert not errors and not failed, (errors, failed, len(results))
-    assert len(results) >= 100, len(results)
+    kinds = [kind for kind, _ in results]
+    assert min(kinds.count(kind) for kind in ("ready", "me", "login")) >= 30, len(results)

@@ -439,6 +439,8 @@ def test_update_from_the_previous_release(
         recorded = answers(destination)
         assert recorded["_commit"] == NEW_TAG
         assert {key: recorded[key] for key in final} == final
+        # A question newer than the previous release gets its default.
+        assert recorded["kubernetes"] is False
 
         # Exactly a fresh render of the new version, with the team's edits.
         expected = tmp_path / "expected"
