@@ -354,7 +354,7 @@ def test_rolling_restart_loses_no_request(jwt_cluster: Cluster) -> None:
                 errors.append(f"{kind}: {exc!r}")
                 continue
             results.append((kind, status))
-            time.sleep(0.01)
+            time.sleep(0.1)
 
     threads = [threading.Thread(target=client, args=(n,)) for n in range(4)]
     for thread in threads:
