@@ -49,6 +49,7 @@ COMBINATIONS: list[dict[str, Any]] = [
         "use_redis": True,
         "auth": "jwt_cookie",
         "project_name": "42 Logistics",
+        "cors_allowed_origins": "https://app.example.com,http://localhost:3000",
     },
 ]
 
@@ -56,7 +57,7 @@ BIN = Path(sys.executable).parent
 
 
 def combination_name(answers: dict[str, Any]) -> str:
-    return "-".join(str(v) for v in answers.values()).replace(" ", "_")
+    return re.sub(r"[^A-Za-z0-9_.=-]+", "_", "-".join(str(v) for v in answers.values()))
 
 
 def tool(*command: str, cwd: Path, timeout: float = 300) -> str:
