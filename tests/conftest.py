@@ -43,6 +43,7 @@ LONG_FIRST = {
     "test_update.py": 4,
     "test_schemathesis.py": 3,
     "test_abuse_limits.py": 3,
+    "test_replicas.py": 3,
     "test_bench.py": 2,
     "test_production_server.py": 2,
     "test_token_families.py": 1.5,
@@ -51,6 +52,7 @@ LONG_FIRST = {
     "test_celery_worker.py": 2,
     "test_pgbouncer.py": 1.5,
     "test_static_files.py": 1.5,
+    "test_kubernetes.py": 1,
     "test_combinations.py": 1,
 }
 

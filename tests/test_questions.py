@@ -45,6 +45,16 @@ REFUSED = [
         "Celery needs Redis as its broker",
         id="celery-without-redis",
     ),
+    pytest.param(
+        {"docker": False, "kubernetes": True},
+        "The Kubernetes manifests run the image that the Dockerfile builds",
+        id="kubernetes-without-docker",
+    ),
+    pytest.param(
+        {"database": "sqlite", "kubernetes": True},
+        "SQLite is a file on one machine",
+        id="kubernetes-on-sqlite",
+    ),
     pytest.param({"auth": "oauth"}, "Invalid choice for 'auth'", id="unknown-choice"),
 ]
 
