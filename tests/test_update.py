@@ -333,7 +333,8 @@ def assert_no_conflicts(root: Path) -> None:
         f"{name}:{number}"
         for name, content in project_files(root).items()
         for number, line in enumerate(content.decode(errors="replace").splitlines(), 1)
-        if line.startswith(("    ]
+        if line.startswith(("<<<<<<< ", ">>>>>>> ")) or line == "======="
+    ]
     assert not markers, f"conflict markers left: {markers}"
 
 
