@@ -39,11 +39,12 @@ KUBERNETES_VERSION = "1.37.0"
 # with the harness's (and it is large); pinned so its checks stay the same.
 CHECKOV = "checkov==3.3.30"
 OVERLAYS = ("staging", "production")
+OPTIONAL_SECRETS = {"SENTRY_DSN", "METRICS_TOKEN"}
 
 COMBINATIONS: list[dict[str, Any]] = [
     {"background_tasks": "celery", "use_redis": True, "auth": "jwt"},
     {"background_tasks": "none", "use_redis": True, "auth": "session"},
-    {"background_tasks": "none", "use_redis": False, "auth": "token"},
+    {"background_tasks": "none", "use_redis": False, "auth": "token", "error_tracking": "none"},
     {
         "background_tasks": "celery",
         "use_redis": True,
@@ -228,15 +229,30 @@ def check_objects(
         assert "/tmp" in {mount["mountPath"] for mount in container["volumeMounts"]}
         # Every setting production requires, from the ConfigMap or the Secret;
         # only variables the service reads.
-        secrets = {item["name"]: item["valueFrom"]["secretKeyRef"] for item in container["env"]}
-        assert all(ref == {"name": f"{app}-secrets", "key": name} for name, ref in secrets.items())
+        secrets = {
+            item["name"]: item["valueFrom"]["secretKeyRef"]
+            for item in container["env"]
+            if "valueFrom" in item
+        }
+        values = {item["name"]: item["value"] for item in container["env"] if "value" in item}
+        for name, ref in secrets.items():
+            assert (ref["name"], ref["key"]) == (f"{app}-secrets", name)
+            # Only these may be missing: then nothing goes to Sentry, /metrics/ is 404.
+            assert ref.get("optional", False) == (name in OPTIONAL_SECRETS), name
+        assert OPTIONAL_SECRETS & set(secrets) == OPTIONAL_SECRETS & env_example
+        if workload["kind"] == "Job":
+            # Migrations are not cut short by the requests' statement timeout.
+            assert values == {"DJANGO_DB_STATEMENT_TIMEOUT_MS": "0"}
+        else:
+            assert values == {}
         assert container["envFrom"] == [
             {"configMapRef": {"name": configmaps[0]["metadata"]["name"]}}
         ]
-        given = set(secrets) | set(settings)
+        given = set(secrets) | set(settings) | set(values)
         assert required <= given, required - given
         assert given <= env_example, given - env_example
         assert not set(secrets) & set(settings)
+        assert not set(values) & (set(secrets) | set(settings))
     # The image of every workload is this overlay's, set once (kustomize images:).
     assert len(images) == 1
     (image,) = images
@@ -280,6 +296,9 @@ def check_objects(
     assert (overlay == "production") == (host == "api.example.com")
     assert settings["DJANGO_TRUSTED_PROXIES"]
     assert settings["GUNICORN_WORKERS"]
+    # Errors reach Sentry under the overlay's name (with error_tracking=sentry).
+    sentry = "SENTRY_DSN" in env_example
+    assert settings.get("SENTRY_ENVIRONMENT") == (overlay if sentry else None)
     web_policy = objects[("NetworkPolicy", f"{app}-web")]["spec"]
     assert web_policy["ingress"][0]["from"][0]["namespaceSelector"]
     assert objects[("HorizontalPodAutoscaler", f"{app}-web")]["spec"]["minReplicas"] >= 2
