@@ -152,7 +152,11 @@ def demo_port(args: list[str]) -> int:
 def test(uv: str, env: dict[str, str], args: list[str]) -> None:
     sync_template_env(uv, env)
     say("running the template's test suite")
-    command = [uv, "run", "--locked", "pytest", "-n", "auto", "--dist", "worksteal", *args]
+    # One test process more than there are CPUs: much of the suite waits on
+    # servers (gunicorn, Celery, PgBouncer, nginx, SMTP), and a third process
+    # keeps two CPUs busy meanwhile.
+    workers = str((os.cpu_count() or 1) + 1)
+    command = [uv, "run", "--locked", "pytest", "-n", workers, "--dist", "worksteal", *args]
     os.chdir(ROOT)
     os.execvpe(uv, command, env)
 
