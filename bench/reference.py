@@ -11,6 +11,9 @@ Both return the same fields as the service's v1 list (`id`, `customer`,
 `item_count`, as the seed's view does), newest first, `?page_size=` rows.
 They skip authentication, throttling and pagination links, which the
 service's list pays for: that is the point of a ceiling.
+
+The URLs also mount the peers (plain DRF, django-ninja) of bench/peers.py,
+copied next to this file as bench_peers.py.
 """
 
 from __future__ import annotations
@@ -21,6 +24,7 @@ from django.db.models import F
 from django.http import HttpRequest, HttpResponse
 from django.urls import path
 
+from bench_peers import urlpatterns as peer_urlpatterns
 from config.urls import *  # noqa: F403
 from config.urls import urlpatterns as service_urlpatterns
 
@@ -69,5 +73,6 @@ def ceiling_orders(request: HttpRequest) -> HttpResponse:
 urlpatterns = [
     path("bench/naive/", naive_orders),
     path("bench/ceiling/", ceiling_orders),
+    *peer_urlpatterns,
     *service_urlpatterns,
 ]

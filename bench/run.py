@@ -29,6 +29,8 @@ import statistics
 import subprocess
 import sys
 import time
+import urllib.error
+import urllib.request
 from contextlib import ExitStack
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -46,13 +48,26 @@ from tests.harness import (  # noqa: E402
     ensure_debian_package,
     render,
 )
-from tests.projects import postgres_database, redis_prefix, serve  # noqa: E402
+from tests.projects import free_port, postgres_database, redis_prefix, serve  # noqa: E402
 
 WORK = ROOT / "build" / "bench"
 RESULTS = ROOT / "bench" / "results"
 DOCS = ROOT / "docs" / "benchmarks.md"
 PAGE_SIZES = (25, 100)
-ENDPOINTS = ("rendered", "naive", "ceiling")
+# Each view's path for a page of {size} rows; the rendered list first (the others are checked
+# against it), then its peers (bench/peers.py), then the references (bench/reference.py).
+PATHS = {
+    "rendered": "/api/v1/orders/?page_size={size}",
+    "plain-drf": "/bench/plain/?page_size={size}",
+    "ninja": "/bench/ninja/orders/?page_size={size}",
+    "ninja-offset": "/bench/ninja/orders-offset/?limit={size}",
+    "naive": "/bench/naive/?page_size={size}",
+    "ceiling": "/bench/ceiling/?page_size={size}",
+}
+ENDPOINTS = tuple(PATHS)
+PEERS = ("plain-drf", "ninja", "ninja-offset")
+# The django-ninja release the peers run on (checked against PyPI when the bench was written).
+NINJA = "django-ninja==1.7.1"
 
 
 def log(message: str) -> None:
@@ -154,15 +169,28 @@ from {slug}.core import pagination
 from {slug}.orders.models import Order
 
 token = {token!r}
+paths = {paths!r}
 client = Client(HTTP_AUTHORIZATION="Bearer " + token)
-out = {{"queries": {{}}}}
+out = {{"queries": {{}}, "same_rows": {{}}}}
 for size in (25, 100):
-    for name, url in (("rendered", "/api/v1/orders/"), ("naive", "/bench/naive/"),
-                      ("ceiling", "/bench/ceiling/")):
+    pages = {{}}
+    for name, url in paths.items():
         with CaptureQueriesContext(connection) as ctx:
-            response = client.get(url, {{"page_size": size}}, secure=True)
+            response = client.get(url.format(size=size), secure=True)
         assert response.status_code == 200, (url, response.status_code, response.content[:500])
         out["queries"][f"{{name}}:{{size}}"] = len(ctx.captured_queries)
+        body = response.json()
+        pages[name] = body["items"] if "items" in body else body["results"]
+    # Every view answers the rendered list's rows, in its order, before anything is timed.
+    ids = [row["id"] for row in pages["rendered"]]
+    assert len(ids) == min(size, Order.objects.count()), (size, len(ids))
+    for name, rows in pages.items():
+        assert [row["id"] for row in rows] == ids, (name, size)
+        emails = [row["customer_email"] for row in rows]
+        assert emails == [row["customer_email"] for row in pages["rendered"]], (name, size)
+    # Plain DRF renders with DRF's own fields: its rows are the rendered list's, byte for byte.
+    assert pages["plain-drf"] == pages["rendered"], size
+    out["same_rows"][str(size)] = len(ids)
 count = Order.objects.count()
 deep = Order.objects.order_by("-created_at", "-id")[int(count * 0.9)]
 if hasattr(pagination, "SIGNING_SALT"):
@@ -178,6 +206,64 @@ else:
 out["orders"] = count
 print("@@json " + json.dumps(out))
 """
+
+
+def worker_rss_mib(project: Project) -> list[float]:
+    """Resident memory of each gunicorn worker serving `project` (children of its master)."""
+    processes: dict[int, tuple[int, str]] = {}
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            if Path(os.readlink(entry / "cwd")) != project.path:
+                continue
+            command = (entry / "cmdline").read_bytes().replace(b"\0", b" ").decode()
+            parent = int((entry / "stat").read_text().rsplit(")", 1)[1].split()[1])
+        except (OSError, ValueError):
+            continue
+        processes[int(entry.name)] = (parent, command)
+    sizes = []
+    for pid, (parent, command) in processes.items():
+        if "gunicorn" in command and "gunicorn" in processes.get(parent, (0, ""))[1]:
+            status = Path(f"/proc/{pid}/status").read_text()
+            kib = int(re.search(r"^VmRSS:\s+(\d+) kB", status, re.MULTILINE).group(1))  # type: ignore[union-attr]
+            sizes.append(kib / 1024)
+    return sorted(sizes)
+
+
+def cold_start(project: Project, env: dict[str, str], token: str) -> tuple[float, float]:
+    """Seconds from starting gunicorn (one worker) to its first answered list page; then
+    that first request's own time, in ms (what a worker's first request costs over later ones).
+    """
+    port = free_port()
+    command = [
+        str(project.path / ".venv" / "bin" / "gunicorn"),
+        *("config.wsgi:application", "--workers", "1", "--bind", f"127.0.0.1:{port}"),
+    ]
+    headers = {"Authorization": f"Bearer {token}", "X-Forwarded-Proto": "https"}
+    url = f"http://127.0.0.1:{port}" + PATHS["rendered"].format(size=25)
+    started = time.perf_counter()
+    process = subprocess.Popen(
+        command, cwd=project.path, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+    )
+    try:
+        while True:
+            if process.poll() is not None or time.perf_counter() - started > 60:
+                raise SystemExit("gunicorn did not start for the cold-start measurement")
+            try:
+                sent = time.perf_counter()
+                request = urllib.request.Request(url, headers=headers)
+                with urllib.request.urlopen(request, timeout=30) as response:
+                    response.read()
+                    answered = time.perf_counter()
+                    return answered - started, (answered - sent) * 1000
+            except urllib.error.HTTPError as error:
+                raise SystemExit(f"cold start: {url} answered {error.code}") from error
+            except (urllib.error.URLError, ConnectionError):
+                time.sleep(0.005)
+    finally:
+        process.terminate()
+        process.wait(timeout=30)
 
 
 def main() -> None:
@@ -221,7 +307,8 @@ def main() -> None:
 
         for project in (cursor_project, offset_project):
             shutil.copy(ROOT / "bench" / "reference.py", project.path / "bench_urls.py")
-            project.gate("orjson", ["uv", "pip", "install", "--quiet", "orjson"])
+            shutil.copy(ROOT / "bench" / "peers.py", project.path / "bench_peers.py")
+            project.gate("bench packages", ["uv", "pip", "install", "--quiet", "orjson", NINJA])
         env = {
             **base_env,
             **PRODUCTION_SECRETS,
@@ -269,7 +356,21 @@ def main() -> None:
         )
         token = django_script(cursor_project, env, SETUP.replace("{slug}", slug))["token"]
         probes = {
-            project.name: django_script(project, env, PROBE.format(slug=slug, token=token))
+            project.name: django_script(
+                project,
+                env,
+                PROBE.format(
+                    slug=slug,
+                    token=token,
+                    # The limit/offset twin's own list pages with ?limit=.
+                    paths={
+                        **PATHS,
+                        "rendered": PATHS["rendered"].replace("page_size=", "limit=")
+                        if project is offset_project
+                        else PATHS["rendered"],
+                    },
+                ),
+            )
             for project in (cursor_project, offset_project)
         }
 
@@ -279,16 +380,11 @@ def main() -> None:
             serve(cursor_project, workers=args.workers, env=env) as cursor_url,
             serve(offset_project, workers=args.workers, env=env) as offset_url,
         ):
-            paths = {
-                "rendered": "/api/v1/orders/",
-                "naive": "/bench/naive/",
-                "ceiling": "/bench/ceiling/",
-            }
             for round_number in range(args.rounds):
                 order = ENDPOINTS if round_number % 2 == 0 else tuple(reversed(ENDPOINTS))
                 for size in PAGE_SIZES:
                     for name in order:
-                        url = f"{cursor_url}{paths[name]}?page_size={size}"
+                        url = cursor_url + PATHS[name].format(size=size)
                         wrk(url, token, duration=args.warmup, connections=args.connections)
                         rps, p50, p99 = wrk(
                             url, token, duration=args.duration, connections=args.connections
@@ -301,6 +397,9 @@ def main() -> None:
                             f"round {round_number + 1} {name:8} page {size:3}: {rps:8.1f} req/s "
                             f"p50 {p50:7.2f} ms p99 {p99:7.2f} ms"
                         )
+            # After every view has been warmed up and loaded.
+            rss = worker_rss_mib(cursor_project)
+            log(f"resident memory per worker: {', '.join(f'{size:.0f} MiB' for size in rss)}")
             for label, base, first, deep_path in (
                 ("cursor", cursor_url, "/api/v1/orders/?page_size=25", probes["cursor"]["deep"]),
                 ("offset", offset_url, "/api/v1/orders/?limit=25", probes["offset"]["deep"]),
@@ -314,8 +413,19 @@ def main() -> None:
                 deep[label] = {"first_ms": first_p50, "deep_ms": deep_p50}
                 log(f"{label}: first page p50 {first_p50:.2f} ms, 90% deep p50 {deep_p50:.2f} ms")
 
+        starts = [cold_start(cursor_project, env, token) for _ in range(3)]
+        log(
+            "cold starts: " + ", ".join(f"{s:.2f}s (first request {ms:.0f} ms)" for s, ms in starts)
+        )
+
     report(
         results=args.results.resolve(),
+        resources={
+            "rss": rss,
+            "start_s": statistics.median(s for s, _ in starts),
+            "first_ms": statistics.median(ms for _, ms in starts),
+        },
+        same_rows=probes["cursor"]["same_rows"],
         started_at=started_at,
         args=args,
         orders=probes["cursor"]["orders"],
@@ -331,7 +441,9 @@ def main() -> None:
     )
 
 
-def report(*, results, started_at, args, orders, loads, queries, deep, costs) -> None:  # type: ignore[no-untyped-def]
+def report(
+    *, results, resources, same_rows, started_at, args, orders, loads, queries, deep, costs
+) -> None:  # type: ignore[no-untyped-def]
     results.mkdir(parents=True, exist_ok=True)
     cpu = next(
         (
@@ -365,7 +477,29 @@ def report(*, results, started_at, args, orders, loads, queries, deep, costs) ->
                 f"{load.mean(load.p99_ms):.1f} | {queries[f'{name}:{size}']} | "
                 f"{rps / naive:.2f} | {rps / ceiling:.2f} |"
             )
+
+    def rate(name: str, size: int) -> float:
+        return loads[(name, size)].mean(loads[(name, size)].rps)
+
     lines += [
+        "",
+        "| page size | rendered / plain-drf | rendered / ninja | rendered / ninja-offset "
+        "| rendered / ceiling |",
+        "|---|---|---|---|---|",
+    ]
+    for size in PAGE_SIZES:
+        rendered = rate("rendered", size)
+        lines.append(
+            f"| {size} | "
+            + " | ".join(f"{rendered / rate(name, size):.2f}" for name in (*PEERS, "ceiling"))
+            + " |"
+        )
+    lines += [
+        "",
+        "Same rows: before timing, every view answered the rendered list's order ids, in its "
+        "order ("
+        + ", ".join(f"{rows} at page size {size}" for size, rows in same_rows.items())
+        + "); plain-drf's rows were identical field by field.",
         "",
         "| pagination | first page p50 ms | page 90% deep p50 ms | deep / first |",
         "|---|---|---|---|",
@@ -376,6 +510,15 @@ def report(*, results, started_at, args, orders, loads, queries, deep, costs) ->
             f"{values['deep_ms'] / values['first_ms']:.1f} |"
         )
     lines += [
+        "",
+        "| resource | figure |",
+        "|---|---|",
+        "| resident memory per gunicorn worker after the run, MiB | "
+        + ", ".join(f"{size:.0f}" for size in resources["rss"])
+        + " |",
+        f"| start gunicorn (1 worker) to its first answered list page, s | "
+        f"{resources['start_s']:.2f} |",
+        f"| that first request alone, ms (later ones: p50 above) | {resources['first_ms']:.0f} |",
         "",
         "| cost of the template | seconds |",
         "|---|---|",
@@ -404,15 +547,16 @@ def plot(results, loads, deep) -> None:  # type: ignore[no-untyped-def]
     import matplotlib.pyplot as plt
 
     figure, (left, right) = plt.subplots(1, 2, figsize=(11, 4.2))
-    width = 0.25
+    width = 0.8 / len(ENDPOINTS)
     for index, name in enumerate(ENDPOINTS):
         values = [loads[(name, size)].mean(loads[(name, size)].rps) for size in PAGE_SIZES]
-        positions = [i + (index - 1) * width for i in range(len(PAGE_SIZES))]
+        offset = (index - (len(ENDPOINTS) - 1) / 2) * width
+        positions = [i + offset for i in range(len(PAGE_SIZES))]
         left.bar(positions, values, width, label=name)
     left.set_xticks(range(len(PAGE_SIZES)), [f"page size {size}" for size in PAGE_SIZES])
     left.set_ylabel("requests per second")
-    left.set_title("Orders list: rendered vs naive vs ceiling")
-    left.legend()
+    left.set_title("Orders list: rendered, peers, naive, ceiling")
+    left.legend(fontsize="small")
     labels = list(deep)
     right.bar(
         [i - 0.2 for i in range(len(labels))],
