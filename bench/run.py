@@ -89,19 +89,23 @@ def to_ms(value: str, unit: str) -> float:
     return float(value) * {"us": 0.001, "ms": 1.0, "s": 1000.0}[unit]
 
 
-def wrk(url: str, token: str, *, duration: int, connections: int) -> tuple[float, float, float]:
-    command = [
-        "wrk",
-        "-t1",
-        f"-c{connections}",
-        f"-d{duration}s",
-        "--latency",
-        "-H",
-        f"Authorization: Bearer {token}",
-        "-H",
-        "X-Forwarded-Proto: https",
-        url,
-    ]
+def wrk(
+    url: str,
+    token: str | None,
+    *,
+    duration: int,
+    connections: int,
+    threads: int = 1,
+    script: Path | None = None,
+) -> tuple[float, float, float]:
+    """One wrk run: requests per second, p50 and p99 in ms. A Lua `script` builds its own
+    requests (then `token` is None); any answer other than 2xx stops the bench."""
+    command = ["wrk", f"-t{threads}", f"-c{connections}", f"-d{duration}s", "--latency"]
+    if token is not None:
+        command += ["-H", f"Authorization: Bearer {token}", "-H", "X-Forwarded-Proto: https"]
+    if script is not None:
+        command += ["-s", str(script)]
+    command.append(url)
     output = subprocess.run(command, capture_output=True, text=True, check=True).stdout
     if "Non-2xx" in output:
         raise SystemExit(f"wrk got errors from {url}:\n{output}")
@@ -208,6 +212,114 @@ print("@@json " + json.dumps(out))
 """
 
 
+WRITERS = 8
+WRITE_PATHS = {"rendered": "/api/v1/orders/", "ceiling": "/bench/create-ceiling/"}
+# Each wrk thread is one client with one connection: its own user (a token of
+# its own login) and its own body. The request is built once per thread.
+CREATE_SCRIPT = """
+local clients = {clients}
+local next_client = 1
+
+function setup(thread)
+   thread:set("client", next_client)
+   next_client = next_client + 1
+end
+
+function init(args)
+   local mine = clients[client]
+   local headers = {{}}
+   headers["Content-Type"] = "application/json"
+   headers["Authorization"] = "Bearer " .. mine.token
+   headers["X-Forwarded-Proto"] = "https"
+   req = wrk.format("POST", nil, headers, mine.body)
+end
+
+function request()
+   return req
+end
+"""
+
+
+def create_script(path: Path, writers: list[dict[str, Any]], products: list[int]) -> Path:
+    """A wrk script in which writer i orders products[i] (the same one for every writer
+    when `products` holds one)."""
+    clients = []
+    for index, writer in enumerate(writers):
+        body = {
+            "shipping_address": "1 Bench Street",
+            "items": [{"product": products[index % len(products)], "quantity": 1}],
+            # The hand-written ceiling authenticates nobody: it is told the customer.
+            "customer": writer["customer"],
+        }
+        clients.append(
+            f"{{token = {json.dumps(writer['token'])}, body = {json.dumps(json.dumps(body))}}}"
+        )
+    path.write_text(CREATE_SCRIPT.format(clients="{\n   " + ",\n   ".join(clients) + "\n}"))
+    return path
+
+
+WRITE_SETUP = """
+import django, json
+django.setup()
+from django.contrib.auth import get_user_model
+from {slug}.orders.models import Customer, Product
+from {slug}.users.serializers import TokenObtainPairSerializer
+writers = []
+for index in range({writers}):
+    user, _ = get_user_model().objects.get_or_create(email=f"writer{{index}}@example.com")
+    customer, _ = Customer.objects.get_or_create(user=user)
+    token = str(TokenObtainPairSerializer.get_token(user).access_token)
+    writers.append({{"token": token, "customer": customer.pk}})
+products = [
+    Product.objects.update_or_create(
+        sku=f"BENCH-{{index}}", defaults={{"name": f"Bench {{index}}", "price": "9.90",
+                                          "stock": 1_000_000_000}}
+    )[0].pk
+    for index in range({writers} + 1)
+]
+print("@@json " + json.dumps({{"writers": writers, "products": products}}))
+"""
+
+WRITE_PROBE = """
+import django, json
+django.setup()
+from django.db import connection
+from django.test import Client
+from django.test.utils import CaptureQueriesContext
+from {slug}.orders.models import Order, Product
+
+setup = {setup!r}
+writer = setup["writers"][0]
+product = setup["products"][0]
+client = Client(HTTP_AUTHORIZATION="Bearer " + writer["token"])
+body = {{"shipping_address": "1 Bench Street", "items": [{{"product": product, "quantity": 1}}],
+        "customer": writer["customer"]}}
+out = {{}}
+for name, url in (("rendered", "/api/v1/orders/"), ("ceiling", "/bench/create-ceiling/")):
+    stock = Product.objects.get(pk=product).stock
+    with CaptureQueriesContext(connection) as ctx:
+        response = client.post(url, body, content_type="application/json", secure=True)
+    assert response.status_code == 201, (url, response.status_code, response.content[:500])
+    order = Order.objects.get(pk=response.json()["id"])
+    assert order.customer_id == writer["customer"] and order.items.count() == 1, url
+    assert Product.objects.get(pk=product).stock == stock - 1, url
+    out[name] = len(ctx.captured_queries)
+print("@@json " + json.dumps(out))
+"""
+
+
+def settle_writes(database_url: str, customers: list[int]) -> None:
+    """Mark the writers' orders paid, so each run starts with no pending orders to count."""
+    import psycopg
+
+    with psycopg.connect(database_url, autocommit=True) as connection:
+        connection.execute(
+            "UPDATE orders_order SET status = 'paid' WHERE status = 'pending' "
+            "AND customer_id = ANY(%s)",
+            (customers,),
+        )
+
+
 def worker_rss_mib(project: Project) -> list[float]:
     """Resident memory of each gunicorn worker serving `project` (children of its master)."""
     processes: dict[int, tuple[int, str]] = {}
@@ -222,9 +334,16 @@ def worker_rss_mib(project: Project) -> list[float]:
         except (OSError, ValueError):
             continue
         processes[int(entry.name)] = (parent, command)
+    parents = {parent for parent, _ in processes.values()}
     sizes = []
     for pid, (parent, command) in processes.items():
-        if "gunicorn" in command and "gunicorn" in processes.get(parent, (0, ""))[1]:
+        # A worker: a gunicorn process started by the gunicorn master, starting none itself
+        # (the master's own parent, `uv run gunicorn`, has gunicorn in its command too).
+        if (
+            "gunicorn" in command
+            and "gunicorn" in processes.get(parent, (0, ""))[1]
+            and pid not in parents
+        ):
             status = Path(f"/proc/{pid}/status").read_text()
             kib = int(re.search(r"^VmRSS:\s+(\d+) kB", status, re.MULTILINE).group(1))  # type: ignore[union-attr]
             sizes.append(kib / 1024)
@@ -322,6 +441,10 @@ def main() -> None:
             # The offset twin refuses deep offsets by default; the bench measures what they cost.
             "DJANGO_PAGINATION_MAX_OFFSET": str(orders),
             "DJANGO_LOG_LEVEL": "WARNING",
+            # The write runs place thousands of orders per writer (settled between runs).
+            "DJANGO_THROTTLE_ORDERS": "100000000/minute",
+            "ORDERS_MAX_PENDING": "1000000",
+            "ORDERS_MAX_PENDING_UNITS": "1000000000",
         }
         # The benchmark's own URL configuration, without touching the service's settings.
         settings_shim = (
@@ -374,6 +497,20 @@ def main() -> None:
             for project in (cursor_project, offset_project)
         }
 
+        write_setup = django_script(
+            cursor_project, env, WRITE_SETUP.format(slug=slug, writers=WRITERS)
+        )
+        write_queries = django_script(
+            cursor_project, env, WRITE_PROBE.format(slug=slug, setup=write_setup)
+        )
+        writers, products = write_setup["writers"], write_setup["products"]
+        customers = [writer["customer"] for writer in writers]
+        scripts = {
+            "spread": create_script(args.work / "create-spread.lua", writers, products[:WRITERS]),
+            "hot": create_script(args.work / "create-hot.lua", writers, products[WRITERS:]),
+        }
+        writes = {(scenario, name): Load() for scenario in scripts for name in WRITE_PATHS}
+
         loads = {(name, size): Load() for name in ENDPOINTS for size in PAGE_SIZES}
         deep: dict[str, dict[str, float]] = {}
         with (
@@ -412,6 +549,30 @@ def main() -> None:
                 )
                 deep[label] = {"first_ms": first_p50, "deep_ms": deep_p50}
                 log(f"{label}: first page p50 {first_p50:.2f} ms, 90% deep p50 {deep_p50:.2f} ms")
+            # Writes last: the orders they place would change the lists' first pages.
+            for round_number in range(args.rounds):
+                for scenario, script in scripts.items():
+                    names = tuple(WRITE_PATHS)
+                    for name in names if round_number % 2 == 0 else reversed(names):
+                        url = cursor_url + WRITE_PATHS[name]
+                        for seconds in (args.warmup, args.duration):
+                            settle_writes(database_url, customers)
+                            rps, p50, p99 = wrk(
+                                url,
+                                None,
+                                duration=seconds,
+                                connections=WRITERS,
+                                threads=WRITERS,
+                                script=script,
+                            )
+                        load = writes[(scenario, name)]
+                        load.rps.append(rps)
+                        load.p50_ms.append(p50)
+                        load.p99_ms.append(p99)
+                        log(
+                            f"round {round_number + 1} create {name:8} {scenario:6}: "
+                            f"{rps:8.1f} req/s p50 {p50:7.2f} ms p99 {p99:7.2f} ms"
+                        )
 
         starts = [cold_start(cursor_project, env, token) for _ in range(3)]
         log(
@@ -426,6 +587,8 @@ def main() -> None:
             "first_ms": statistics.median(ms for _, ms in starts),
         },
         same_rows=probes["cursor"]["same_rows"],
+        writes=writes,
+        write_queries=write_queries,
         started_at=started_at,
         args=args,
         orders=probes["cursor"]["orders"],
@@ -441,9 +604,26 @@ def main() -> None:
     )
 
 
-def report(
-    *, results, resources, same_rows, started_at, args, orders, loads, queries, deep, costs
-) -> None:  # type: ignore[no-untyped-def]
+def ratio(value: float, base: float, places: int = 2) -> str:
+    """value / base; "n/a" when a short run completed no request of the base."""
+    return f"{value / base:.{places}f}" if base else "n/a"
+
+
+def report(  # type: ignore[no-untyped-def]
+    *,
+    results,
+    resources,
+    same_rows,
+    writes,
+    write_queries,
+    started_at,
+    args,
+    orders,
+    loads,
+    queries,
+    deep,
+    costs,
+) -> None:
     results.mkdir(parents=True, exist_ok=True)
     cpu = next(
         (
@@ -475,7 +655,7 @@ def report(
             lines.append(
                 f"| {size} | {name} | {rps:.0f} | {load.mean(load.p50_ms):.1f} | "
                 f"{load.mean(load.p99_ms):.1f} | {queries[f'{name}:{size}']} | "
-                f"{rps / naive:.2f} | {rps / ceiling:.2f} |"
+                f"{ratio(rps, naive)} | {ratio(rps, ceiling)} |"
             )
 
     def rate(name: str, size: int) -> float:
@@ -491,7 +671,7 @@ def report(
         rendered = rate("rendered", size)
         lines.append(
             f"| {size} | "
-            + " | ".join(f"{rendered / rate(name, size):.2f}" for name in (*PEERS, "ceiling"))
+            + " | ".join(ratio(rendered, rate(name, size)) for name in (*PEERS, "ceiling"))
             + " |"
         )
     lines += [
@@ -507,8 +687,23 @@ def report(
     for label, values in deep.items():
         lines.append(
             f"| {label} | {values['first_ms']:.2f} | {values['deep_ms']:.2f} | "
-            f"{values['deep_ms'] / values['first_ms']:.1f} |"
+            f"{ratio(values['deep_ms'], values['first_ms'], 1)} |"
         )
+    lines += [
+        "",
+        f"| order creation, {WRITERS} clients | view | orders/s | p50 ms | p99 ms "
+        "| queries/order | rendered / ceiling |",
+        "|---|---|---|---|---|---|---|",
+    ]
+    for scenario, title in (("spread", "each its own product"), ("hot", "one hot product")):
+        ceiling = writes[(scenario, "ceiling")].mean(writes[(scenario, "ceiling")].rps)
+        for name in WRITE_PATHS:
+            load = writes[(scenario, name)]
+            rps = load.mean(load.rps)
+            lines.append(
+                f"| {title} | {name} | {rps:.0f} | {load.mean(load.p50_ms):.1f} | "
+                f"{load.mean(load.p99_ms):.1f} | {write_queries[name]} | {ratio(rps, ceiling)} |"
+            )
     lines += [
         "",
         "| resource | figure |",
