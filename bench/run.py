@@ -304,6 +304,7 @@ for name, url in (("rendered", "/api/v1/orders/"), ("ceiling", "/bench/create-ce
     assert order.customer_id == writer["customer"] and order.items.count() == 1, url
     assert Product.objects.get(pk=product).stock == stock - 1, url
     out[name] = len(ctx.captured_queries)
+    out[name + ":sql"] = [query["sql"][:100] for query in ctx.captured_queries]
 print("@@json " + json.dumps(out))
 """
 
@@ -397,6 +398,9 @@ def main() -> None:
         "--work", type=Path, default=WORK, help="where the projects are rendered (build/bench)"
     )
     parser.add_argument("--warmup", type=int, default=2, help="seconds of warm-up per run (2)")
+    parser.add_argument(
+        "--starts", type=int, default=3, help="cold starts timed, the median reported (3)"
+    )
     parser.add_argument(
         "--results",
         type=Path,
@@ -503,6 +507,8 @@ def main() -> None:
         write_queries = django_script(
             cursor_project, env, WRITE_PROBE.format(slug=slug, setup=write_setup)
         )
+        for name in WRITE_PATHS:
+            log(f"queries of one create, {name}:\n  " + "\n  ".join(write_queries[f"{name}:sql"]))
         writers, products = write_setup["writers"], write_setup["products"]
         customers = [writer["customer"] for writer in writers]
         scripts = {
@@ -574,7 +580,7 @@ def main() -> None:
                             f"{rps:8.1f} req/s p50 {p50:7.2f} ms p99 {p99:7.2f} ms"
                         )
 
-        starts = [cold_start(cursor_project, env, token) for _ in range(3)]
+        starts = [cold_start(cursor_project, env, token) for _ in range(args.starts)]
         log(
             "cold starts: " + ", ".join(f"{s:.2f}s (first request {ms:.0f} ms)" for s, ms in starts)
         )
