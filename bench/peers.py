@@ -16,6 +16,13 @@
   (the same signing key and checks) and loads the user as SimpleJWT does
   (one query; an inactive user is refused). No throttling, no filters.
 
+Each has a nested twin (orders with their lines: the order detail's fields,
+`items` with each line's product name and SKU), compared with the order
+detail's serializer served as a list by the service's own viewset
+(RenderedNestedList below): plain DRF with the lines prefetched in one more
+query (`prefetch_related` with the product joined), django-ninja the same with
+`list[NinjaItem]`.
+
 All of them answer the rows the rendered list answers: staff see every order,
 anybody else their own, newest first (`-created_at`, `-id`), `?page_size=`
 from 1 to 100 (25 by default). The token's login (family) is not checked by
@@ -26,10 +33,11 @@ from __future__ import annotations
 
 from datetime import datetime
 from decimal import Decimal
+from importlib import import_module
 from typing import Any
 
 from django.apps import apps
-from django.db.models import QuerySet
+from django.db.models import Prefetch, QuerySet
 from django.http import HttpRequest
 from django.urls import path
 from ninja import Field, NinjaAPI, Schema
@@ -43,12 +51,46 @@ from rest_framework_simplejwt.authentication import JWTAuthentication
 from rest_framework_simplejwt.exceptions import AuthenticationFailed, InvalidToken
 
 Order = apps.get_model("orders", "Order")
+OrderItem = apps.get_model("orders", "OrderItem")
 ORDERING = ("-created_at", "-id")
 
 
 def visible_orders(user: Any) -> QuerySet[Any]:
     orders = Order.objects.select_related("customer__user")
     return orders if user.is_staff else orders.filter(customer__user=user)
+
+
+def with_items(orders: QuerySet[Any]) -> QuerySet[Any]:
+    """Each order's lines with their product, in one more query for the page."""
+    items = OrderItem.objects.select_related("product").order_by("id")
+    return orders.prefetch_related(Prefetch("items", queryset=items))
+
+
+# ------------------------------------------------------------------ the rendered nested list
+# The service has no list of orders with their lines; this is the one a team
+# would add: the order detail's serializer as a list (FastListSerializer, so
+# its nested lines take the fast path) over the detail's selector, served by
+# the service's own viewset (authentication, throttles, signed cursor, ...).
+_orders = apps.get_app_config("orders").name
+_views = import_module(f"{_orders}.views")
+_serializers = import_module(f"{_orders}.serializers")
+_selectors = import_module(f"{_orders}.selectors")
+_lists = import_module(f"{_orders}.lists")
+
+
+class NestedOrderSerializer(_serializers.OrderDetailSerializer):  # type: ignore[misc,name-defined]
+    class Meta(_serializers.OrderDetailSerializer.Meta):  # type: ignore[misc,name-defined]
+        list_serializer_class = _lists.FastListSerializer
+
+
+class RenderedNestedList(_views.OrderViewSet):  # type: ignore[misc,name-defined]
+    def get_serializer_class(self, action: str | None = None) -> Any:
+        if (action or self.action) == "list":
+            return NestedOrderSerializer
+        return super().get_serializer_class(action)
+
+    def get_queryset(self) -> QuerySet[Any]:
+        return _selectors.order_detail(user=self.user)  # type: ignore[no-any-return]
 
 
 # ------------------------------------------------------------------ plain DRF
@@ -58,6 +100,33 @@ class PlainOrderSerializer(serializers.ModelSerializer):  # type: ignore[type-ar
     class Meta:
         model = Order
         fields = ("id", "customer", "customer_email", "status", "total", "created_at")
+
+
+class PlainItemSerializer(serializers.ModelSerializer):  # type: ignore[type-arg]
+    product_name = serializers.CharField(source="product.name", read_only=True)
+    sku = serializers.CharField(source="product.sku", read_only=True)
+
+    class Meta:
+        model = OrderItem
+        fields = ("id", "product", "product_name", "sku", "quantity", "unit_price")
+
+
+class PlainNestedOrderSerializer(serializers.ModelSerializer):  # type: ignore[type-arg]
+    customer_email = serializers.EmailField(source="customer.user.email", read_only=True)
+    items = PlainItemSerializer(many=True, read_only=True)
+
+    class Meta:
+        model = Order
+        fields = (
+            "id",
+            "customer",
+            "customer_email",
+            "status",
+            "shipping_address",
+            "total",
+            "created_at",
+            "items",
+        )
 
 
 class PlainCursorPagination(pagination.CursorPagination):
@@ -81,6 +150,13 @@ class PlainOrderList(generics.ListAPIView):  # type: ignore[type-arg]
         return visible_orders(self.request.user)
 
 
+class PlainNestedOrderList(PlainOrderList):
+    serializer_class = PlainNestedOrderSerializer
+
+    def get_queryset(self) -> QuerySet[Any]:
+        return with_items(visible_orders(self.request.user))
+
+
 # ------------------------------------------------------------------ django-ninja
 class SimpleJWTBearer(HttpBearer):
     """The Bearer token verified by SimpleJWT, the user loaded as SimpleJWT loads it."""
@@ -102,6 +178,20 @@ class NinjaOrder(Schema):
     created_at: datetime
 
 
+class NinjaItem(Schema):
+    id: int
+    product: int = Field(alias="product_id")
+    product_name: str = Field(alias="product.name")
+    sku: str = Field(alias="product.sku")
+    quantity: int
+    unit_price: Decimal
+
+
+class NinjaNestedOrder(NinjaOrder):
+    shipping_address: str
+    items: list[NinjaItem]
+
+
 ninja_api = NinjaAPI(urls_namespace="bench_ninja", docs_url=None, auth=SimpleJWTBearer())
 
 
@@ -117,7 +207,15 @@ def ninja_orders_offset(request: HttpRequest) -> QuerySet[Any]:
     return visible_orders(request.auth).order_by(*ORDERING)  # type: ignore[attr-defined]
 
 
+@ninja_api.get("/orders-nested/", response=list[NinjaNestedOrder])
+@paginate(NinjaCursorPagination, ordering=ORDERING, page_size=25, max_page_size=100)
+def ninja_orders_nested(request: HttpRequest) -> QuerySet[Any]:
+    return with_items(visible_orders(request.auth))  # type: ignore[attr-defined]
+
+
 urlpatterns = [
+    path("bench/nested/", RenderedNestedList.as_view({"get": "list"})),
     path("bench/plain/", PlainOrderList.as_view()),
+    path("bench/plain-nested/", PlainNestedOrderList.as_view()),
     path("bench/ninja/", ninja_api.urls),
 ]

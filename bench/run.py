@@ -63,9 +63,15 @@ PATHS = {
     "ninja-offset": "/bench/ninja/orders-offset/?limit={size}",
     "naive": "/bench/naive/?page_size={size}",
     "ceiling": "/bench/ceiling/?page_size={size}",
+    # Orders with their lines: the detail's serializer as a list, its peers, its ceiling.
+    "rendered-nested": "/bench/nested/?page_size={size}",
+    "plain-drf-nested": "/bench/plain-nested/?page_size={size}",
+    "ninja-nested": "/bench/ninja/orders-nested/?page_size={size}",
+    "ceiling-nested": "/bench/nested-ceiling/?page_size={size}",
 }
 ENDPOINTS = tuple(PATHS)
 PEERS = ("plain-drf", "ninja", "ninja-offset")
+NESTED_PEERS = ("plain-drf-nested", "ninja-nested")
 # The django-ninja release the peers run on (checked against PyPI when the bench was written).
 NINJA = "django-ninja==1.7.1"
 
@@ -185,15 +191,21 @@ for size in (25, 100):
         out["queries"][f"{{name}}:{{size}}"] = len(ctx.captured_queries)
         body = response.json()
         pages[name] = body["items"] if "items" in body else body["results"]
-    # Every view answers the rendered list's rows, in its order, before anything is timed.
+    # Every view answers the rendered list's rows, in its order, before anything is timed
+    # (the nested ones the same orders' lines too).
     ids = [row["id"] for row in pages["rendered"]]
     assert len(ids) == min(size, Order.objects.count()), (size, len(ids))
+    lines = [[item["id"] for item in row["items"]] for row in pages["rendered-nested"]]
+    assert sum(map(len, lines)) > 0, size
     for name, rows in pages.items():
         assert [row["id"] for row in rows] == ids, (name, size)
         emails = [row["customer_email"] for row in rows]
         assert emails == [row["customer_email"] for row in pages["rendered"]], (name, size)
-    # Plain DRF renders with DRF's own fields: its rows are the rendered list's, byte for byte.
+        if "nested" in name:
+            assert [[item["id"] for item in row["items"]] for row in rows] == lines, name
+    # Plain DRF renders with DRF's own fields: its rows are the rendered ones, field by field.
     assert pages["plain-drf"] == pages["rendered"], size
+    assert pages["plain-drf-nested"] == pages["rendered-nested"], size
     out["same_rows"][str(size)] = len(ids)
 count = Order.objects.count()
 deep = Order.objects.order_by("-created_at", "-id")[int(count * 0.9)]
@@ -537,7 +549,7 @@ def main() -> None:
                         load.p50_ms.append(p50)
                         load.p99_ms.append(p99)
                         log(
-                            f"round {round_number + 1} {name:8} page {size:3}: {rps:8.1f} req/s "
+                            f"round {round_number + 1} {name:16} page {size:3}: {rps:8.1f} req/s "
                             f"p50 {p50:7.2f} ms p99 {p99:7.2f} ms"
                         )
             # After every view has been warmed up and loaded.
@@ -650,18 +662,22 @@ def report(  # type: ignore[no-untyped-def]
         f"{os.cpu_count()} CPUs ({cpu}).",
         "",
         "| page size | view | req/s | p50 ms | p99 ms | queries/request | vs naive | vs ceiling |",
+        # (a nested view's ceiling is ceiling-nested)
         "|---|---|---|---|---|---|---|---|",
     ]
     for size in PAGE_SIZES:
         ceiling = loads[("ceiling", size)].mean(loads[("ceiling", size)].rps)
         naive = loads[("naive", size)].mean(loads[("naive", size)].rps)
+        nested_ceiling = loads[("ceiling-nested", size)].mean(loads[("ceiling-nested", size)].rps)
         for name in ENDPOINTS:
             load = loads[(name, size)]
             rps = load.mean(load.rps)
+            nested = name.endswith("nested")
             lines.append(
                 f"| {size} | {name} | {rps:.0f} | {load.mean(load.p50_ms):.1f} | "
                 f"{load.mean(load.p99_ms):.1f} | {queries[f'{name}:{size}']} | "
-                f"{ratio(rps, naive)} | {ratio(rps, ceiling)} |"
+                f"{'' if nested else ratio(rps, naive)} | "
+                f"{ratio(rps, nested_ceiling if nested else ceiling)} |"
             )
 
     def rate(name: str, size: int) -> float:
@@ -678,6 +694,21 @@ def report(  # type: ignore[no-untyped-def]
         lines.append(
             f"| {size} | "
             + " | ".join(ratio(rendered, rate(name, size)) for name in (*PEERS, "ceiling"))
+            + " |"
+        )
+    lines += [
+        "",
+        "| page size | rendered-nested / plain-drf-nested | rendered-nested / ninja-nested "
+        "| rendered-nested / ceiling-nested |",
+        "|---|---|---|---|",
+    ]
+    for size in PAGE_SIZES:
+        nested = rate("rendered-nested", size)
+        lines.append(
+            f"| {size} | "
+            + " | ".join(
+                ratio(nested, rate(name, size)) for name in (*NESTED_PEERS, "ceiling-nested")
+            )
             + " |"
         )
     lines += [
