@@ -501,12 +501,12 @@ def main() -> None:
                 PROBE.format(
                     slug=slug,
                     token=token,
-                    # The limit/offset twin's own list pages with ?limit=.
+                    # The limit/offset twin's own lists page with ?limit=.
                     paths={
-                        **PATHS,
-                        "rendered": PATHS["rendered"].replace("page_size=", "limit=")
-                        if project is offset_project
-                        else PATHS["rendered"],
+                        name: path.replace("page_size=", "limit=")
+                        if project is offset_project and name.startswith("rendered")
+                        else path
+                        for name, path in PATHS.items()
                     },
                 ),
             )
