@@ -665,7 +665,7 @@ def report(  # type: ignore[no-untyped-def]
         f"{args.connections} connections, median of {args.rounds} interleaved rounds of "
         f"{args.duration}s"
         + (f" (each after a {args.warmup}s warm-up); " if args.warmup else " (no warm-up); ")
-        + f"{os.cpu_count()} CPUs ({cpu}); the machine was shared with other work.",
+        + f"{os.cpu_count()} CPUs ({cpu}).",
         "",
         # A nested view's "vs ceiling" is against ceiling-nested.
         "| page size | view | req/s | p50 ms | p99 ms | queries/request | vs naive | vs ceiling |",
