@@ -402,7 +402,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--orders", type=int, default=100_000, help="orders to load (100000)")
     parser.add_argument("--large", action="store_true", help="load 1,000,000 orders")
-    parser.add_argument("--duration", type=int, default=8, help="seconds per wrk run (8)")
+    parser.add_argument("--duration", type=int, default=5, help="seconds per wrk run (5)")
     parser.add_argument("--rounds", type=int, default=3, help="interleaved rounds (3)")
     parser.add_argument("--connections", type=int, default=4, help="wrk connections (4)")
     parser.add_argument("--workers", type=int, default=2, help="gunicorn workers (2)")
