@@ -3,13 +3,16 @@
 1. Render the default project (and a limit/offset twin for the deep-page
    comparison), install it, run its test suite: the template's own cost.
 2. Load it with `seed_demo` into a fresh PostgreSQL database.
-3. Serve it with gunicorn and production settings on loopback, with two
-   reference views added: the seed's naive N+1 loop and a `.values()` +
-   orjson ceiling (bench/reference.py).
-4. Drive each with wrk at a fixed concurrency, for page sizes 25 and 100,
-   in interleaved rounds; count queries per request with Django's own
-   counters; time first versus deep pages (90% into the table) for cursor
-   and offset pagination.
+3. Serve it with gunicorn and production settings on loopback, with views
+   added at bench time (the template ships none of them): its peers, plain
+   DRF and django-ninja (bench/peers.py), the seed's naive N+1 loop and
+   `.values()` + orjson ceilings (bench/reference.py), flat and nested.
+4. Check that every view answers the rendered list's rows; then drive each
+   with wrk at a fixed concurrency, for page sizes 25 and 100, in interleaved
+   rounds; count queries per request with Django's own counters; time first
+   versus deep pages (90% into the table) for cursor and offset pagination;
+   place orders from 8 concurrent clients against the service and a
+   hand-written ceiling; read the workers' memory; time cold starts.
 5. Write bench/results/results.md, bench/results/results.png and the figures
    section of docs/benchmarks.md.
 
