@@ -44,7 +44,7 @@ LONG_FIRST = {
     "test_schemathesis.py": 3,
     "test_abuse_limits.py": 3,
     "test_replicas.py": 3,
-    "test_bench.py": 2,
+    "test_bench.py": 3,
     "test_production_server.py": 2,
     "test_token_families.py": 1.5,
     "test_account_mail.py": 1.5,

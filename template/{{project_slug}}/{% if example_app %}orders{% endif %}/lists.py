@@ -8,12 +8,16 @@ rows a page, that walk is most of the time a list request takes.
 `FastListSerializer` changes only that walk. It looks at the child
 serializer's fields once per page and plans each one: a plain model column or
 a chain of forward relations is read with `operator.attrgetter`, a foreign
-key by its raw id; anything else (nested serializers, method fields,
-callables, `source="*"`) goes through DRF's own code. Each value is then
+key by its raw id; a nested serializer is planned the same way, field by
+field (over `source="*"`, over forward relations, or `many=True` over a
+to-many relation that the selector prefetched), and a method field calls its
+method; anything else (callables, a serializer with its own
+`to_representation`) goes through DRF's own code. Each value is then
 converted by the field's own `to_representation`, or by `str` and `int` for
-the field classes that do exactly that. The schema, the serializer classes a
-team edits, and the output stay the same: the tests compare it with DRF's,
-field type by field type.
+the field classes that do exactly that. `FastSerializerMixin` gives a single
+object (a detail) the same plan. The schema, the serializer classes a team
+edits, and the output stay the same: the tests compare it with DRF's, field
+type by field type, nested shapes included.
 
 Going further, `ValuesListMixin` skips model instances altogether when a
 list serializer allows it: when every field it shows is a model column (or a
@@ -30,8 +34,9 @@ editing a serializer never changes what the endpoint answers, only how fast.
 Nothing in it knows a domain model, but only the orders app uses it, so it
 lives (and is tested) here: move it to core when a second app's read-only
 list wants it. Use FastListSerializer as
-`Meta.list_serializer_class` on read-only list serializers, and
-ValuesListMixin before the viewset class.
+`Meta.list_serializer_class` on read-only list serializers,
+FastSerializerMixin before ModelSerializer on read-only detail serializers,
+and ValuesListMixin before the viewset class.
 """
 
 from __future__ import annotations
@@ -179,36 +184,144 @@ def plan_field(field: fields.Field, model: type[models.Model] | None) -> Column 
     return None
 
 
+def _forward_path(model: type[models.Model], attrs: list[str]) -> type[models.Model] | None:
+    """The model that `attrs` reaches through forward relations of `model`, or None."""
+    for attr in attrs:
+        try:
+            model_field = model._meta.get_field(attr)
+        except FieldDoesNotExist:
+            return None
+        if not (model_field.many_to_one or model_field.one_to_one) or model_field.auto_created:
+            return None
+        model = model_field.related_model  # type: ignore[assignment]
+    return model
+
+
+def _many_path(model: type[models.Model], attrs: list[str]) -> type[models.Model] | None:
+    """The model of the rows that `attrs` reaches: forward relations, then a to-many one."""
+    *path, last = attrs
+    owner = _forward_path(model, path)
+    if owner is None:
+        return None
+    try:
+        model_field = owner._meta.get_field(last)
+    except FieldDoesNotExist:
+        return None
+    if not (model_field.one_to_many or model_field.many_to_many):
+        return None
+    return model_field.related_model
+
+
+def _reader(attrs: list[str]) -> Callable[[Any], Any]:
+    return attrgetter(".".join(attrs)) if attrs else _identity
+
+
+def plan_nested(field: fields.Field, model: type[models.Model] | None) -> Column | None:
+    """How to read and represent a nested serializer or a method field; None for DRF's walk.
+
+    - a nested serializer over `source="*"` represents the same instance, so
+      its fields are planned against the same model;
+    - a nested serializer over forward relations represents the related row;
+    - `many=True` over a to-many relation (prefetched by the selector)
+      represents each of the related rows, read with `.all()` as DRF does;
+    - a SerializerMethodField calls its method with the instance.
+
+    A nested serializer with its own `to_representation` keeps it.
+    """
+    if model is None:
+        return None
+    if isinstance(field, serializers.SerializerMethodField) and field.source == "*":
+        return Column(read=_identity, represent=getattr(field.parent, field.method_name))
+    attrs = list(field.source_attrs)
+    if isinstance(field, serializers.ListSerializer):
+        if not attrs or type(field).to_representation not in _PLANNED_LISTS:
+            return None
+        related = _many_path(model, attrs)
+        child = field.child
+        if related is None or not isinstance(child, serializers.Serializer):
+            return None
+        build = row_builder(child, related)
+
+        def represent_many(value: Any) -> list[dict[str, Any]]:
+            rows = value.all() if isinstance(value, models.manager.BaseManager) else value
+            return [build(item) for item in rows]
+
+        return Column(read=_reader(attrs), represent=represent_many)
+    if isinstance(field, serializers.Serializer):
+        related = _forward_path(model, attrs) if attrs else model
+        if related is None:
+            return None
+        return Column(read=_reader(attrs), represent=row_builder(field, related))
+    return None
+
+
+def row_builder(
+    serializer: serializers.Serializer[Any], model: type[models.Model] | None = None
+) -> Callable[[Any], dict[str, Any]]:
+    """A function that represents one instance as `serializer` does, field by planned field.
+
+    `model` is the instance's model, for a nested serializer without a Meta of
+    its own. A serializer with its own `to_representation` is left to it.
+    """
+    if type(serializer).to_representation not in _PLANNED_SERIALIZERS:
+        return serializer.to_representation
+    model = getattr(getattr(serializer, "Meta", None), "model", model)
+    plans = [
+        (cast(str, field.field_name), field, plan_field(field, model) or plan_nested(field, model))
+        for field in serializer._readable_fields
+    ]
+
+    def build(instance: Any) -> dict[str, Any]:
+        row: dict[str, Any] = {}
+        for name, field, column in plans:
+            if column is not None:
+                try:
+                    value = column.read(instance)
+                except (AttributeError, ObjectDoesNotExist):
+                    pass  # a null relation on the way: DRF's rules below
+                else:
+                    row[name] = None if value is None else column.represent(value)
+                    continue
+            # DRF's own walk, with its rules for skipped and None values.
+            try:
+                value = field.get_attribute(instance)
+            except fields.SkipField:
+                continue
+            check = value.pk if isinstance(value, relations.PKOnlyObject) else value
+            row[name] = None if check is None else field.to_representation(value)
+        return row
+
+    return build
+
+
+# A serializer that represents an instance by its planned fields (a detail,
+# say), with the output DRF's own to_representation gives: put it before
+# ModelSerializer in the bases. A docstring here would become the schema's
+# description of every serializer that uses it.
+class FastSerializerMixin(serializers.Serializer[Any]):
+    def to_representation(self, instance: Any) -> dict[str, Any]:
+        plan = self.__dict__.get("_row_builder")
+        if plan is None:
+            plan = self.__dict__["_row_builder"] = row_builder(self)
+        return plan(instance)
+
+
 class FastListSerializer(serializers.ListSerializer[Any]):
     def to_representation(self, data: Any) -> list[dict[str, Any]]:
         rows: Iterable[Any] = data.all() if isinstance(data, models.manager.BaseManager) else data
-        child = cast(serializers.Serializer[Any], self.child)
-        model = getattr(getattr(child, "Meta", None), "model", None)
-        plans = [
-            (cast(str, field.field_name), field, plan_field(field, model))
-            for field in child._readable_fields
-        ]
-        result = []
-        for instance in rows:
-            row: dict[str, Any] = {}
-            for name, field, column in plans:
-                if column is not None:
-                    try:
-                        value = column.read(instance)
-                    except (AttributeError, ObjectDoesNotExist):
-                        pass  # a null relation on the way: DRF's rules below
-                    else:
-                        row[name] = None if value is None else column.represent(value)
-                        continue
-                # DRF's own walk, with its rules for skipped and None values.
-                try:
-                    value = field.get_attribute(instance)
-                except fields.SkipField:
-                    continue
-                check = value.pk if isinstance(value, relations.PKOnlyObject) else value
-                row[name] = None if check is None else field.to_representation(value)
-            result.append(row)
-        return result
+        build = row_builder(cast(serializers.Serializer[Any], self.child))
+        return [build(instance) for instance in rows]
+
+
+# The to_representation methods that row_builder may replace by its plan.
+_PLANNED_SERIALIZERS = (
+    serializers.Serializer.to_representation,
+    FastSerializerMixin.to_representation,
+)
+_PLANNED_LISTS = (
+    serializers.ListSerializer.to_representation,
+    FastListSerializer.to_representation,
+)
 
 
 @dataclass(frozen=True)
