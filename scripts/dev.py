@@ -156,7 +156,9 @@ def test(uv: str, env: dict[str, str], args: list[str]) -> None:
     # servers (gunicorn, Celery, PgBouncer, nginx, SMTP), and a third process
     # keeps two CPUs busy meanwhile.
     workers = str((os.cpu_count() or 1) + 1)
-    command = [uv, "run", "--locked", "pytest", "-n", workers, "--dist", "worksteal", *args]
+    command = [uv, "run", "--locked", "pytest", "-n", workers, "--dist", "worksteal"]
+    # The slowest tests are listed at the end, beside the time per gate.
+    command += ["--durations=30", *args]
     os.chdir(ROOT)
     os.execvpe(uv, command, env)
 
