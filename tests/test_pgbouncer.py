@@ -14,6 +14,9 @@ PgBouncer is stopped: the readiness probe answers 503 at once, and a login 503
 worker. The statement timeout is proven too: set on the database, as PgBouncer
 requires, and sent by the service itself when it connects straight to
 PostgreSQL; a statement that waits past it answers 503 `database_timeout`.
+Straight to PostgreSQL, the service runs Django's connection pool
+(`DJANGO_DB_POOL_MAX_SIZE`): concurrent orders all succeed, and the workers
+never hold more connections than the pools allow.
 """
 
 from __future__ import annotations
@@ -37,7 +40,7 @@ from urllib.parse import urlsplit
 import psycopg
 import pytest
 
-from .harness import Project, ensure_debian_package
+from .harness import POSTGRES_URL, Project, ensure_debian_package
 from .projects import free_port, production_env, rendered_project, serve
 
 HTTPS = {"X-Forwarded-Proto": "https", "Content-Type": "application/json"}
@@ -49,6 +52,9 @@ STOCK = 5
 BUYERS = 12
 # Seconds a probe may take to answer while PgBouncer is down.
 PROBE_BOUND = 5.0
+# Connections of each worker's pool when the service connects straight to PostgreSQL.
+POOL_SIZE = 2
+SERVICE_NAME = "harness-service"
 # The statement timeout of these tests, in milliseconds.
 TIMEOUT_MS = 1500
 LIMITS = {
@@ -198,12 +204,12 @@ def order(base_url: str, access: str, product: int, quantity: int = 1) -> tuple[
     return call(base_url, "/api/v1/orders/", {"shipping_address": "1 Road", "items": lines}, access)
 
 
-def test_pgbouncer_in_transaction_mode_then_the_statement_timeout_without_it(
+def test_pgbouncer_in_transaction_mode_then_the_pool_and_statement_timeout_without_it(
     project: Project, pgbouncer: PgBouncer
 ) -> None:
     """One test, so that every xdist scheduling renders the project once."""
     api_flows_and_a_restart_through_pgbouncer(project, pgbouncer)
-    statement_timeout_sent_straight_to_postgresql(project)
+    pool_and_statement_timeout_straight_to_postgresql(project)
 
 
 def api_flows_and_a_restart_through_pgbouncer(project: Project, pgbouncer: PgBouncer) -> None:
@@ -297,21 +303,59 @@ def api_flows_and_a_restart_through_pgbouncer(project: Project, pgbouncer: PgBou
         assert len(body["results"]) == 7
 
 
-def statement_timeout_sent_straight_to_postgresql(project: Project) -> None:
-    """Without PgBouncer, DJANGO_DB_STATEMENT_TIMEOUT_MS is the limit, set at connection."""
+def connections_of_the_service() -> int:
+    """Backends PostgreSQL runs for the service (its DATABASE_URL names it, below)."""
+    with psycopg.connect(f"{POSTGRES_URL}/postgres") as conn:
+        (count,) = conn.execute(
+            "SELECT count(*) FROM pg_stat_activity WHERE application_name = %s", [SERVICE_NAME]
+        ).fetchone()
+    return int(count)
+
+
+def pool_and_statement_timeout_straight_to_postgresql(project: Project) -> None:
+    """Without PgBouncer: the service's own pool, and the statement timeout it sends."""
     database = database_of(project)
     with psycopg.connect(project.env["DATABASE_URL"], autocommit=True) as conn:
         conn.execute(f'ALTER DATABASE "{database}" RESET statement_timeout')
-        (product,) = conn.execute("SELECT min(id) FROM orders_product").fetchone()
-        conn.execute("UPDATE orders_product SET stock = 100 WHERE id = %s", [product])
-    env = production_env(project, DJANGO_DB_STATEMENT_TIMEOUT_MS=str(TIMEOUT_MS), **LIMITS)
-    with serve(project, workers=2, env=env) as base_url:
+        products = [row[0] for row in conn.execute("SELECT id FROM orders_product ORDER BY id")]
+        conn.execute("UPDATE orders_product SET stock = 100 WHERE id = ANY(%s)", [products])
+    env = production_env(
+        project,
+        # PgBouncer's own connections to the database are not the service's.
+        DATABASE_URL=f"{project.env['DATABASE_URL']}?application_name={SERVICE_NAME}",
+        DJANGO_DB_STATEMENT_TIMEOUT_MS=str(TIMEOUT_MS),
+        # Each worker's pool keeps all its connections open: their count shows the pool.
+        DJANGO_DB_POOL_MIN_SIZE=str(POOL_SIZE),
+        DJANGO_DB_POOL_MAX_SIZE=str(POOL_SIZE),
+        **LIMITS,
+    )
+    with serve(project, workers=WORKERS, env=env) as base_url:
         status, tokens = call(base_url, "/api/v1/auth/login/", DEMO)
         assert status == 200, tokens
+        access = tokens["access"]
+
+        # Many more concurrent orders than connections: each waits its turn for one.
+        with ThreadPoolExecutor(max_workers=BUYERS) as pool:
+            answers = list(
+                pool.map(lambda n: order(base_url, access, products[n % 3]), range(3 * BUYERS))
+            )
+        assert [status for status, _ in answers] == [201] * (3 * BUYERS), answers
+        # A sync worker uses one connection at a time: more than one per worker
+        # are the pools' (persistent connections would be one per worker).
+        deadline = time.monotonic() + 15
+        while connections_of_the_service() != WORKERS * POOL_SIZE:
+            assert time.monotonic() < deadline, connections_of_the_service()
+            assert call(base_url, "/api/v1/products/", access=access)[0] == 200
+            time.sleep(0.1)
+
+        product = products[0]
         with row_locked(project, product):
             started = time.monotonic()
-            status, body = order(base_url, tokens["access"], product)
+            status, body = order(base_url, access, product)
         assert (status, body["code"]) == (503, "database_timeout"), body
         assert body["request_id"]
         assert time.monotonic() - started < TIMEOUT_MS / 1000 + PROBE_BOUND
-        assert order(base_url, tokens["access"], product)[0] == 201
+        # The pooled connection the timeout hit serves the next requests.
+        for _ in range(REPEAT):
+            assert order(base_url, access, product)[0] == 201
+        assert connections_of_the_service() == WORKERS * POOL_SIZE
