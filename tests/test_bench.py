@@ -88,8 +88,9 @@ def test_bench_runs_end_to_end(tmp_path: Path) -> None:
         for view in ("rendered", "ceiling")
     }, table
     queries = {view: int(count) for _, view, count in creates}
-    # The service's create does what the ceiling does, and authenticates and reads back.
-    assert 6 <= queries["ceiling"] < queries["rendered"] <= 16, queries
+    # The service's create does what the ceiling does, and authenticates (its user from
+    # Redis once cached): at most one query more.
+    assert 6 <= queries["ceiling"] <= queries["rendered"] <= queries["ceiling"] + 1, queries
     rss = re.search(r"^\| resident memory per gunicorn worker .* \| ([\d, ]+) \|$", table, re.M)
     assert rss is not None and len(rss.group(1).split(",")) == 2, table
     assert all(20 < int(size) < 1000 for size in rss.group(1).split(",")), table
