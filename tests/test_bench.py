@@ -59,8 +59,10 @@ def test_bench_runs_end_to_end(tmp_path: Path) -> None:
         assert rows[(size, "ninja-offset")] == 3, rows
         assert rows[(size, "ceiling")] == 1, rows
         assert rows[(size, "naive")] > 3 * int(size), rows
-        # Orders with their lines: one more query for all of the page's lines.
-        for view in ("rendered-nested", "plain-drf-nested", "ninja-nested"):
+        # Orders with their lines: one more query for all of the page's lines. The
+        # rendered service reads its login's user from Redis; the peers query it.
+        assert rows[(size, "rendered-nested")] == rows[(size, "rendered")] + 1, rows
+        for view in ("plain-drf-nested", "ninja-nested"):
             assert rows[(size, view)] == 3, rows
         assert rows[(size, "ceiling-nested")] == 2, rows
     # Every view answered the rendered list's rows before it was timed.
@@ -88,8 +90,9 @@ def test_bench_runs_end_to_end(tmp_path: Path) -> None:
         for view in ("rendered", "ceiling")
     }, table
     queries = {view: int(count) for _, view, count in creates}
-    # The service's create does what the ceiling does, and authenticates and reads back.
-    assert 6 <= queries["ceiling"] < queries["rendered"] <= 16, queries
+    # The service's create does what the ceiling does, and authenticates (its user from
+    # Redis once cached): at most one query more.
+    assert 6 <= queries["ceiling"] <= queries["rendered"] <= queries["ceiling"] + 1, queries
     rss = re.search(r"^\| resident memory per gunicorn worker .* \| ([\d, ]+) \|$", table, re.M)
     assert rss is not None and len(rss.group(1).split(",")) == 2, table
     assert all(20 < int(size) < 1000 for size in rss.group(1).split(",")), table
