@@ -89,6 +89,12 @@ class Load:
     p50_ms: list[float] = field(default_factory=list)
     p99_ms: list[float] = field(default_factory=list)
 
+    def add(self, rps: float, p50: float, p99: float) -> None:
+        """One round's figures."""
+        self.rps.append(rps)
+        self.p50_ms.append(p50)
+        self.p99_ms.append(p99)
+
     def mean(self, values: list[float]) -> float:
         """The median of the rounds: one disturbed round does not move it."""
         return statistics.median(values) if values else float("nan")
@@ -555,10 +561,7 @@ def main() -> None:
                         rps, p50, p99 = wrk(
                             url, token, duration=args.duration, connections=args.connections
                         )
-                        load = loads[(name, size)]
-                        load.rps.append(rps)
-                        load.p50_ms.append(p50)
-                        load.p99_ms.append(p99)
+                        loads[(name, size)].add(rps, p50, p99)
                         log(
                             f"round {round_number + 1} {name:16} page {size:3}: {rps:8.1f} req/s "
                             f"p50 {p50:7.2f} ms p99 {p99:7.2f} ms"
@@ -596,10 +599,7 @@ def main() -> None:
                                 threads=WRITERS,
                                 script=script,
                             )
-                        load = writes[(scenario, name)]
-                        load.rps.append(rps)
-                        load.p50_ms.append(p50)
-                        load.p99_ms.append(p99)
+                        writes[(scenario, name)].add(rps, p50, p99)
                         log(
                             f"round {round_number + 1} create {name:8} {scenario:6}: "
                             f"{rps:8.1f} req/s p50 {p50:7.2f} ms p99 {p99:7.2f} ms"

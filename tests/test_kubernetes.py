@@ -21,7 +21,6 @@ from __future__ import annotations
 import json
 import os
 import re
-import subprocess
 import sys
 from pathlib import Path
 from typing import Any
@@ -29,7 +28,7 @@ from typing import Any
 import pytest
 import yaml
 
-from .harness import BUILD, ROOT, GateFailed, clean_env, remove, render
+from .harness import BUILD, ROOT, GateFailed, clean_env, remove, render, run
 from .matrix import FIXED_ANSWERS
 
 # The schemas the objects must satisfy: a recent release, pinned so that a
@@ -38,6 +37,7 @@ KUBERNETES_VERSION = "1.37.0"
 # checkov runs from its own cached environment (uv tool run): its pins clash
 # with the harness's (and it is large); pinned so its checks stay the same.
 CHECKOV = "checkov==3.3.30"
+CHECKOV_RUN = ("uv", "tool", "run", "--from", CHECKOV, "checkov")
 OVERLAYS = ("staging", "production")
 OPTIONAL_SECRETS = {"SENTRY_DSN", "METRICS_TOKEN"}
 
@@ -63,15 +63,7 @@ def combination_name(answers: dict[str, Any]) -> str:
 
 def tool(*command: str, cwd: Path, timeout: float = 300) -> str:
     env = clean_env(PATH=f"{BIN}{os.pathsep}{os.environ.get('PATH', '')}")
-    result = subprocess.run(
-        list(command),
-        cwd=cwd,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=timeout,
-        check=False,
-    )
+    result = run(command, cwd=cwd, env=env, timeout=timeout)
     if result.returncode != 0:
         raise GateFailed(f"$ {' '.join(command)} in {cwd}\n{result.stdout}{result.stderr}")
     return result.stdout
@@ -81,12 +73,7 @@ def tool(*command: str, cwd: Path, timeout: float = 300) -> str:
 def checkov_ready() -> None:
     """Install checkov into uv's cache once per test worker, before the clock of a test runs."""
     tool(
-        "uv",
-        "tool",
-        "run",
-        "--from",
-        CHECKOV,
-        "checkov",
+        *CHECKOV_RUN,
         "--version",
         cwd=ROOT,
         timeout=600,
@@ -126,12 +113,7 @@ def test_manifests(overrides: dict[str, Any], template_repo: Path, checkov_ready
     assert validated.count(" passed for resource ") == objects, validated
 
     scan = tool(
-        "uv",
-        "tool",
-        "run",
-        "--from",
-        CHECKOV,
-        "checkov",
+        *CHECKOV_RUN,
         "--framework",
         "kubernetes",
         "--skip-download",
