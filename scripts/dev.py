@@ -84,6 +84,9 @@ def with_pyenv_pythons(env: dict[str, str]) -> dict[str, str]:
 def environment() -> dict[str, str]:
     env = dict(os.environ)
     env.setdefault("UV_PYTHON_DOWNLOADS", "never")
+    # Compiled bytecode is kept (in __pycache__, ignored by git) even where the
+    # shell says not to write it: the suite starts Python hundreds of times.
+    env.pop("PYTHONDONTWRITEBYTECODE", None)
     return with_pyenv_pythons(env)
 
 

@@ -66,7 +66,11 @@ def clean_env(**extra: str) -> dict[str, str]:
     # clean): a project's later processes (its test suite after its checks,
     # each gunicorn worker) reuse what its first one compiled instead of
     # compiling Django and every library again, about two seconds each.
+    # PYTHONDONTWRITEBYTECODE, set in some shells and CI machines, would undo
+    # that: every process compiled everything again (3.2 s instead of 0.8 s to
+    # start a project's Django, measured).
     env["PYTHONPYCACHEPREFIX"] = str(PYCACHE)
+    env.pop("PYTHONDONTWRITEBYTECODE", None)
     # Projects under BUILD never see the template repository around them, so
     # git in a project (a hook's `git add --all`, a gate) cannot touch it.
     env["GIT_CEILING_DIRECTORIES"] = str(BUILD.resolve())
