@@ -21,7 +21,7 @@ import urllib.request
 from pathlib import Path
 from typing import Any
 
-from .harness import clean_env, snapshot_template
+from .harness import clean_env, run, snapshot_template
 from .projects import free_port
 
 DEMO_EMAIL = "demo@example.com"
@@ -99,3 +99,10 @@ def test_the_demo_command_serves_the_default_service(tmp_path: Path) -> None:
     finally:
         os.killpg(demo.pid, signal.SIGTERM)
         demo.wait(timeout=30)
+
+    # The README's next line, `make test`, with no server either: SQLite, the
+    # database cache; what needs PostgreSQL or Redis says it is skipped.
+    result = run(["make", "--no-print-directory", "test"], cwd=clone / "build" / "demo")
+    output = result.stdout + result.stderr
+    assert result.returncode == 0, output[-6000:]
+    assert re.search(r"\d+ passed", output), output[-2000:]

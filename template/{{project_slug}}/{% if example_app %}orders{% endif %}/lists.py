@@ -50,7 +50,7 @@ from typing import Any, cast
 
 from django.core.exceptions import FieldDoesNotExist, ObjectDoesNotExist
 from django.db import models
-from django.db.models import F, QuerySet
+from django.db.models import F, Prefetch, QuerySet
 from rest_framework import ISO_8601, fields, mixins, relations, serializers
 from rest_framework.generics import GenericAPIView
 from rest_framework.request import Request
@@ -325,27 +325,100 @@ _PLANNED_LISTS = (
 
 
 @dataclass(frozen=True)
+class ManyPlan:
+    """A nested `many=True` over a to-many relation, read as `.values()` rows in one query."""
+
+    name: str  # the output field
+    relation: str  # the relation's name on the parent model
+    link: str  # the child's column that holds the parent's key
+    manager: models.Manager[Any]  # the child model's default manager
+    child: ValuesPlan
+
+    def rows_by_parent(
+        self, keys: list[Any], parent: QuerySet[Any] | None
+    ) -> dict[Any, list[dict[str, Any]]]:
+        """The represented child rows of each parent key, in the order DRF would give them.
+
+        DRF reads the relation's `.all()`: the rows the selector prefetched
+        (its Prefetch queryset: filter and ordering) or, without a prefetch,
+        the related manager's. The same queryset is read here with `.values()`.
+        """
+        children = self.manager.all()
+        for lookup in getattr(parent, "_prefetch_related_lookups", ()):
+            prefetch = lookup if isinstance(lookup, Prefetch) else None
+            if prefetch and prefetch.prefetch_to == self.relation and prefetch.queryset is not None:
+                children = prefetch.queryset.all()
+        rows = list(self.child.values(children.filter(**{f"{self.link}__in": keys}), self.link))
+        grouped: dict[Any, list[dict[str, Any]]] = {key: [] for key in keys}
+        for row, represented in zip(rows, self.child.represent(rows), strict=True):
+            grouped[row[self.link]].append(represented)
+        return grouped
+
+
+@dataclass(frozen=True)
 class ValuesPlan:
     """How to read a page as `.values()` rows, and turn each row into the output."""
 
     lookups: dict[str, str]  # output field -> ORM lookup
     converters: tuple[tuple[str, Callable[[Any], Any]], ...]
+    many: tuple[ManyPlan, ...] = ()
+    key: str = "pk"  # the rows' own key, read when a to-many relation is nested
+    order: tuple[str, ...] | None = None  # the output's field order, when `many` is not last
 
     def values(self, queryset: QuerySet[Any], *also: str) -> QuerySet[Any]:
         plain = [name for name, lookup in self.lookups.items() if name == lookup]
         aliased = {name: F(lookup) for name, lookup in self.lookups.items() if name != lookup}
-        extra = [name for name in also if name not in self.lookups]
+        wanted = (*also, self.key) if self.many else also
+        extra = [name for name in dict.fromkeys(wanted) if name not in self.lookups]
         return queryset.values(*plain, *extra, **aliased)
 
-    def represent(self, rows: Iterable[dict[str, Any]]) -> list[dict[str, Any]]:
+    def represent(
+        self, rows: Iterable[dict[str, Any]], source: QuerySet[Any] | None = None
+    ) -> list[dict[str, Any]]:
+        """The output for `rows` (read by `values`); `source` is the queryset they came from."""
         converters = self.converters
-        return [
+        rows = list(rows)
+        output = [
             {
                 name: None if (value := row[name]) is None else convert(value)
                 for name, convert in converters
             }
             for row in rows
         ]
+        if not self.many or not rows:
+            return output
+        keys = [row[self.key] for row in rows]
+        for many in self.many:
+            grouped = many.rows_by_parent(keys, source)
+            for key, represented in zip(keys, output, strict=True):
+                represented[many.name] = grouped[key]
+        if self.order is None:
+            return output
+        return [{name: represented[name] for name in self.order} for represented in output]
+
+
+def _many_values_plan(field: fields.Field, model: type[models.Model]) -> ManyPlan | None:
+    """A ManyPlan for `many=True` over one of `model`'s to-many relations, or None."""
+    if not isinstance(field, serializers.ListSerializer) or len(field.source_attrs) != 1:
+        return None
+    if type(field).to_representation not in _PLANNED_LISTS:
+        return None
+    try:
+        relation = model._meta.get_field(field.source_attrs[0])
+    except FieldDoesNotExist:
+        return None
+    if not relation.one_to_many:
+        return None  # a many-to-many goes through a table of its own: instances
+    child = values_plan(type(cast(serializers.BaseSerializer[Any], field.child)))
+    if child is None or child.many:
+        return None
+    return ManyPlan(
+        name=cast(str, field.field_name),
+        relation=field.source_attrs[0],
+        link=relation.field.attname,  # type: ignore[union-attr]
+        manager=relation.related_model._default_manager,  # type: ignore[union-attr]
+        child=child,
+    )
 
 
 def values_plan(serializer_class: type[serializers.BaseSerializer[Any]]) -> ValuesPlan | None:
@@ -354,8 +427,10 @@ def values_plan(serializer_class: type[serializers.BaseSerializer[Any]]) -> Valu
     Only a ModelSerializer whose fields are its declared ones qualifies: a
     class with its own `get_fields` may show other fields per request, and one
     with its own `to_representation` may compute anything from an instance.
+    Its fields must be columns, or `many=True` over a to-many relation of
+    columns (one more query for the page's related rows, however many).
     """
-    if serializer_class.to_representation is not serializers.Serializer.to_representation:
+    if serializer_class.to_representation not in _PLANNED_SERIALIZERS:
         return None
     if getattr(serializer_class, "get_fields", None) is not serializers.ModelSerializer.get_fields:
         return None
@@ -366,15 +441,30 @@ def values_plan(serializer_class: type[serializers.BaseSerializer[Any]]) -> Valu
     model_fields = {field.name for field in model._meta.get_fields()}
     lookups: dict[str, str] = {}
     converters = []
+    many = []
+    names = []
     for field in serializer._readable_fields:
         name = cast(str, field.field_name)
+        names.append(name)
+        nested = _many_values_plan(field, model)
+        if nested is not None:
+            many.append(nested)
+            continue
         column = plan_field(field, model)
         lookup = "__".join(field.source_attrs)
         if column is None or (name != lookup and name in model_fields):
             return None  # not a column, or an alias the ORM would refuse
         lookups[name] = lookup
         converters.append((name, column.represent))
-    return ValuesPlan(lookups=lookups, converters=tuple(converters))
+    # The nested lists are added after the columns: say the order when they are not last.
+    in_order = names == [*lookups, *(nested.name for nested in many)]
+    return ValuesPlan(
+        lookups=lookups,
+        converters=tuple(converters),
+        many=tuple(many),
+        key=model._meta.pk.attname,
+        order=None if in_order else tuple(names),
+    )
 
 
 _PLANS: dict[type[serializers.BaseSerializer[Any]], ValuesPlan | None] = {}
@@ -403,5 +493,5 @@ class ValuesListMixin(mixins.ListModelMixin, GenericAPIView[Any]):
         rows = plan.values(queryset, *(field.lstrip("-") for field in ordering))
         page = self.paginate_queryset(rows)
         if page is None:
-            return Response(plan.represent(rows))
-        return self.get_paginated_response(plan.represent(page))
+            return Response(plan.represent(rows, queryset))
+        return self.get_paginated_response(plan.represent(page, queryset))
