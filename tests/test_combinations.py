@@ -28,7 +28,9 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
 @pytest.mark.usefixtures("services")
 def test_combination(combination: dict[str, Any], template_repo: Path) -> None:
     name = combination_id(combination)
-    with rendered_project(template_repo, combination, name, install=False) as project:
+    with rendered_project(
+        template_repo, combination, name, install=False, worker_venv=True
+    ) as project:
         project.check_files()
         project.install()
         project.lint()

@@ -26,6 +26,7 @@ unknown path, a redirect to HTTPS), so a client cannot grow the label set.
 
 from __future__ import annotations
 
+import functools
 import os
 import re
 import time
@@ -79,7 +80,13 @@ def route_of(request: HttpRequest) -> str:
     match = getattr(request, "resolver_match", None)
     if match is None or not match.route:
         return UNMATCHED_ROUTE
-    route = _NAMED_GROUP.sub(r"<\1>", match.route)
+    return _template(match.route)
+
+
+# Routes come from the URL configuration, never from the client: a fixed set.
+@functools.lru_cache(maxsize=1024)
+def _template(route: str) -> str:
+    route = _NAMED_GROUP.sub(r"<\1>", route)
     return "/" + route.replace("^", "").replace("$", "").replace(r"\Z", "")
 
 
