@@ -44,7 +44,13 @@ OPTIONAL_SECRETS = {"SENTRY_DSN", "METRICS_TOKEN"}
 COMBINATIONS: list[dict[str, Any]] = [
     {"background_tasks": "celery", "use_redis": True, "auth": "jwt"},
     {"background_tasks": "none", "use_redis": True, "auth": "session"},
-    {"background_tasks": "none", "use_redis": False, "auth": "token", "error_tracking": "none"},
+    {
+        "background_tasks": "none",
+        "use_redis": False,
+        "auth": "token",
+        "error_tracking": "none",
+        "example_app": True,
+    },
     {
         "background_tasks": "celery",
         "use_redis": True,
@@ -169,6 +175,11 @@ def check_objects(
     }
     if celery:
         expected |= {("Deployment", f"{app}-worker"), ("Deployment", f"{app}-beat")}
+    else:
+        # The periodic jobs, which beat sends to the worker otherwise.
+        expected.add(("CronJob", f"{app}-flush-expired"))
+        if answers["example_app"]:
+            expected.add(("CronJob", f"{app}-expire-orders"))
     configmaps = [doc for doc in docs if doc["kind"] == "ConfigMap"]
     assert len(configmaps) == 1
     assert set(objects) - {("ConfigMap", configmaps[0]["metadata"]["name"])} == expected
@@ -192,9 +203,9 @@ def check_objects(
     )
 
     images = set()
-    workloads = [doc for doc in docs if doc["kind"] in ("Deployment", "Job")]
+    workloads = [doc for doc in docs if doc["kind"] in ("Deployment", "Job", "CronJob")]
     for workload in workloads:
-        pod = workload["spec"]["template"]["spec"]
+        pod = pod_template(workload)["spec"]
         assert pod["automountServiceAccountToken"] is False
         assert pod["securityContext"]["runAsUser"] == user
         assert pod["securityContext"]["runAsNonRoot"] is True
@@ -306,6 +317,38 @@ def check_objects(
             "config",
             "beat",
         ]
+    else:
+        check_cron_jobs(project, answers, objects)
+
+
+def pod_template(workload: dict[str, Any]) -> dict[str, Any]:
+    spec = workload["spec"]
+    return spec["jobTemplate"]["spec"]["template"] if workload["kind"] == "CronJob" else spec["template"]
+
+
+def check_cron_jobs(
+    project: Path, answers: dict[str, Any], objects: dict[tuple[str, str], dict[str, Any]]
+) -> None:
+    """Without a worker, CronJobs run what `make flush-expired` runs, and expire_orders."""
+    app = answers["project_slug"].replace("_", "-")
+    makefile = (project / "Makefile").read_text()
+    target = makefile[makefile.index("\nflush-expired:") :].split("\n\n")[0]
+    commands = re.findall(r"^\t\$\(MANAGE\) (\w+)$", target, re.M)
+    assert "flushexpiredthrottles" in commands
+    jobs = {"flush-expired": " && ".join(f"python manage.py {name}" for name in commands)}
+    if answers["example_app"]:
+        jobs["expire-orders"] = "python manage.py expire_orders"
+    for name, shell in jobs.items():
+        cron_job = objects[("CronJob", f"{app}-{name}")]
+        assert cron_job["spec"]["concurrencyPolicy"] == "Forbid"
+        pod = pod_template(cron_job)
+        assert pod["metadata"]["labels"]["app.kubernetes.io/name"] == app  # the egress policy's
+        assert pod["spec"]["restartPolicy"] == "Never"
+        command = pod["spec"]["containers"][0]["command"]
+        assert (command[2] if command[:2] == ["sh", "-c"] else " ".join(command)) == shell
+    assert objects[("CronJob", f"{app}-flush-expired")]["spec"]["schedule"] == "17 3 * * *"
+    if answers["example_app"]:
+        assert objects[("CronJob", f"{app}-expire-orders")]["spec"]["schedule"] == "*/5 * * * *"
 
 
 def test_no_manifests_unless_asked(template_repo: Path) -> None:
