@@ -75,6 +75,8 @@ class LivenessView(ProbeView):
 
 
 class ReadinessView(ProbeView):
+    error_statuses = (503,)  # documented in the schema (core.schema)
+
     @extend_schema(responses={200: StatusSerializer}, tags=["health"])
     def get(self, request: Request, *args: Any, **kwargs: Any) -> HttpResponse:
         results: dict[str, str] = {}
