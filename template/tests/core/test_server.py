@@ -11,6 +11,8 @@ import environ
 import pytest
 from asgiref.sync import async_to_sync
 from asgiref.testing import ApplicationCommunicator
+from gunicorn.config import Config
+from gunicorn.glogging import Logger
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -38,6 +40,17 @@ def test_defaults_serve_wsgi_with_several_workers_and_no_access_log(gunicorn_con
     assert conf["bind"] == ["0.0.0.0:8000"]
     assert conf["accesslog"] is None
     assert conf["graceful_timeout"] == 30
+
+
+def test_requests_cost_no_access_log_work(gunicorn_conf):
+    """gunicorn's own logger would gather the access-log fields (and fail on these)."""
+    conf = gunicorn_conf()
+    config = Config()
+    config.set("logconfig_dict", conf["logconfig_dict"])
+    logger = conf["logger_class"](config)
+    assert logger.access(None, None, {}, None) is None
+    with pytest.raises(AttributeError):
+        Logger(config).access(None, None, {}, None)
 
 
 def test_every_setting_comes_from_the_environment(gunicorn_conf):

@@ -98,7 +98,8 @@ def _converter(field: fields.Field) -> Callable[[Any], Any]:
     second quantizes every value. For the values that are already in that
     form (UTC datetimes with USE_TZ and TIME_ZONE "UTC"; decimals that
     already have the field's decimal places), formatting them directly gives
-    the same string; any other value takes the field's own path.
+    the same string; any other value takes the field's own path. Choices and
+    big integers (every BigAutoField key) are answered the same way.
     """
     slow = field.to_representation
     if type(field) is fields.DateTimeField:
@@ -110,6 +111,9 @@ def _converter(field: fields.Field) -> Callable[[Any], Any]:
             return slow
 
         def convert_datetime(value: Any) -> Any:
+            # What the database driver gives: an aware datetime in UTC ("+00:00" -> "Z").
+            if value.__class__ is dt.datetime and value.tzinfo is dt.UTC:
+                return value.isoformat()[:-6] + "Z"
             if isinstance(value, dt.datetime) and value.utcoffset() == _ZERO:
                 return value.replace(tzinfo=None).isoformat() + "Z"
             return slow(value)
@@ -124,13 +128,37 @@ def _converter(field: fields.Field) -> Callable[[Any], Any]:
         max_digits = field.max_digits
 
         def convert_decimal(value: Any) -> Any:
-            if isinstance(value, Decimal):
-                _, digits, exponent = value.as_tuple()
-                if exponent == -places and (max_digits is None or len(digits) <= max_digits):
-                    return f"{value:f}"
+            # A column's value has exactly its places: its text is the answer. The
+            # length check counts a sign or a leading zero as a digit, so it may
+            # send a value within max_digits the slow way, never one beyond it.
+            if value.__class__ is Decimal:
+                text = str(value)
+                point = text.find(".")
+                if (
+                    point != -1
+                    and len(text) - point - 1 == places
+                    and "E" not in text
+                    and (max_digits is None or len(text) - 1 <= max_digits)
+                ):
+                    return text
             return slow(value)
 
         return convert_decimal
+    if type(field) is fields.BigIntegerField:
+        # BigIntegerField.to_representation is int(), unless it is told to write strings.
+        as_text = getattr(field, "coerce_to_string", api_settings.COERCE_BIGINT_TO_STRING)
+        return slow if as_text else int
+    if type(field) is fields.ChoiceField:
+        choices = field.choice_strings_to_values
+
+        def convert_choice(value: Any) -> Any:
+            # A column's plain string: the field's own lookup, without its checks for
+            # empty values and enums.
+            if value.__class__ is str and value:
+                return choices.get(value, value)
+            return slow(value)
+
+        return convert_choice
     return slow
 
 
