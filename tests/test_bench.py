@@ -33,7 +33,8 @@ def test_bench_runs_end_to_end(tmp_path: Path) -> None:
         sys.executable,
         str(ROOT / "bench" / "run.py"),
         *("--orders", str(ORDERS), "--duration", "1", "--warmup", "0"),
-        *("--rounds", "1", "--starts", "1"),
+        # Two workers a project are enough to prove the run; the default starts 2 per CPU + 1.
+        *("--rounds", "1", "--starts", "1", "--workers", "2"),
         *("--work", str(tmp_path / "work"), "--results", str(results)),
     ]
     result = run(command, cwd=ROOT, env=clean_env(), timeout=900)
