@@ -50,7 +50,7 @@ from typing import Any, cast
 
 from django.core.exceptions import FieldDoesNotExist, ObjectDoesNotExist
 from django.db import models
-from django.db.models import F, Prefetch, QuerySet
+from django.db.models import Prefetch, QuerySet
 from rest_framework import ISO_8601, fields, mixins, relations, serializers
 from rest_framework.generics import GenericAPIView
 from rest_framework.request import Request
@@ -388,17 +388,17 @@ class ValuesPlan:
     """How to read a page as `.values()` rows, and turn each row into the output."""
 
     lookups: dict[str, str]  # output field -> ORM lookup
-    converters: tuple[tuple[str, Callable[[Any], Any]], ...]
+    converters: tuple[tuple[str, str, Callable[[Any], Any]], ...]  # (field, lookup, convert)
     many: tuple[ManyPlan, ...] = ()
     key: str = "pk"  # the rows' own key, read when a to-many relation is nested
     order: tuple[str, ...] | None = None  # the output's field order, when `many` is not last
 
     def values(self, queryset: QuerySet[Any], *also: str) -> QuerySet[Any]:
-        plain = [name for name, lookup in self.lookups.items() if name == lookup]
-        aliased = {name: F(lookup) for name, lookup in self.lookups.items() if name != lookup}
-        wanted = (*also, self.key) if self.many else also
-        extra = [name for name in dict.fromkeys(wanted) if name not in self.lookups]
-        return queryset.values(*plain, *extra, **aliased)
+        # Rows are keyed by lookup (`customer__user__email`), and `represent` names
+        # the fields: an alias (`customer_email=F(...)`) would cost the query an
+        # annotation, resolved again on every request.
+        wanted = (*self.lookups.values(), *also, *((self.key,) if self.many else ()))
+        return queryset.values(*dict.fromkeys(wanted))
 
     def represent(
         self, rows: Iterable[dict[str, Any]], source: QuerySet[Any] | None = None
@@ -408,8 +408,8 @@ class ValuesPlan:
         rows = list(rows)
         output = [
             {
-                name: None if (value := row[name]) is None else convert(value)
-                for name, convert in converters
+                name: None if (value := row[lookup]) is None else convert(value)
+                for name, lookup, convert in converters
             }
             for row in rows
         ]
@@ -483,7 +483,7 @@ def values_plan(serializer_class: type[serializers.BaseSerializer[Any]]) -> Valu
         if column is None or (name != lookup and name in model_fields):
             return None  # not a column, or an alias the ORM would refuse
         lookups[name] = lookup
-        converters.append((name, column.represent))
+        converters.append((name, lookup, column.represent))
     # The nested lists are added after the columns: say the order when they are not last.
     in_order = names == [*lookups, *(nested.name for nested in many)]
     return ValuesPlan(
