@@ -130,16 +130,6 @@ def wrk(
     return rps, to_ms(*p50.groups()), to_ms(*p99.groups())  # type: ignore[union-attr]
 
 
-def service_workers() -> int:
-    """The workers the service's gunicorn.conf.py starts by default: 2 per CPU it may use, + 1.
-
-    Sync workers wait for PostgreSQL and Redis without using their CPU; the
-    service is deployed with more workers than CPUs for that reason, and is
-    measured the way it is deployed.
-    """
-    return 2 * len(os.sched_getaffinity(0)) + 1
-
-
 def timed(title: str, function, *args, **kwargs) -> float:  # type: ignore[no-untyped-def]
     started = time.perf_counter()
     function(*args, **kwargs)
@@ -432,8 +422,9 @@ def main() -> None:
     parser.add_argument(
         "--workers",
         type=int,
-        default=service_workers(),
-        help="gunicorn workers (%(default)s: the service's own default, 2 per CPU + 1)",
+        default=None,
+        help="gunicorn workers (default: what the service's gunicorn.conf.py starts, "
+        "2 per CPU + 1: the service is measured the way it is deployed)",
     )
     parser.add_argument(
         "--work", type=Path, default=WORK, help="where the projects are rendered (build/bench)"
@@ -687,7 +678,7 @@ def report(  # type: ignore[no-untyped-def]
     )
     lines = [
         f"Run of {started_at:%Y-%m-%d %H:%M} UTC, `{command}`: {orders:,} orders on PostgreSQL, "
-        f"gunicorn with {args.workers} workers and production settings, wrk with "
+        f"gunicorn with {len(resources['rss'])} workers and production settings, wrk with "
         f"{args.connections} connections, median of {args.rounds} interleaved rounds of "
         f"{args.duration}s"
         + (f" (each after a {args.warmup}s warm-up); " if args.warmup else " (no warm-up); ")

@@ -165,7 +165,7 @@ def free_port() -> int:
 def serve(
     project: Project,
     *,
-    workers: int = 3,
+    workers: int | None = 3,
     env: Mapping[str, str] | None = None,
     timeout: float = 60,
     app: str | None = "config.wsgi:application",
@@ -175,7 +175,8 @@ def serve(
     Runs `gunicorn <app>` from the project's root (so its gunicorn.conf.py
     applies when it has one) under `env` (production settings by default);
     `app=None` leaves the choice to gunicorn.conf.py, which serves config.asgi
-    when GUNICORN_WORKER_CLASS is uvicorn's worker. gunicorn's output goes to
+    when GUNICORN_WORKER_CLASS is uvicorn's worker; `workers=None` leaves it
+    the number of workers too. gunicorn's output goes to
     gunicorn-<port>.log in the project. Requests must send
     `X-Forwarded-Proto: https`, as the TLS proxy in front of production does.
     """
@@ -188,8 +189,7 @@ def serve(
     command = project.uv_run(
         "gunicorn",
         *([app] if app else []),
-        "--workers",
-        str(workers),
+        *(["--workers", str(workers)] if workers is not None else []),
         "--bind",
         f"127.0.0.1:{port}",
     )
