@@ -323,7 +323,11 @@ def check_objects(
 
 def pod_template(workload: dict[str, Any]) -> dict[str, Any]:
     spec = workload["spec"]
-    return spec["jobTemplate"]["spec"]["template"] if workload["kind"] == "CronJob" else spec["template"]
+    return (
+        spec["jobTemplate"]["spec"]["template"]
+        if workload["kind"] == "CronJob"
+        else spec["template"]
+    )
 
 
 def check_cron_jobs(

@@ -139,7 +139,9 @@ def test_an_oversized_body_gets_its_413_rather_than_a_reset(project: Project) ->
     # Far past the sockets' buffers: had the worker answered before reading the
     # body, it would close with the rest unread and the client's send would fail.
     body = b'{"email": "' + b"x" * (8 * 1024 * 1024) + b'"}'
-    prefix = "/api/v1" if project.answers.get("api_versioning", "url_path") == "url_path" else "/api"
+    prefix = (
+        "/api/v1" if project.answers.get("api_versioning", "url_path") == "url_path" else "/api"
+    )
     with serve(project, workers=2) as base_url:
         for _ in range(3):
             status, problem = post(base_url, f"{prefix}/auth/register/", body)
