@@ -73,6 +73,21 @@ PATHS = {
     "ceiling-nested": "/bench/nested-ceiling/?page_size={size}",
 }
 ENDPOINTS = tuple(PATHS)
+# The order each round runs them in (every other round backwards): each view next to the
+# views its ratios compare it with, so that the machine changes little between the two.
+ROUND_ORDER = (
+    "plain-drf",
+    "ninja",
+    "rendered",
+    "ceiling",
+    "naive",
+    "ninja-offset",
+    "plain-drf-nested",
+    "ninja-nested",
+    "rendered-nested",
+    "ceiling-nested",
+)
+assert sorted(ROUND_ORDER) == sorted(ENDPOINTS), "every view is measured once per round"
 PEERS = ("plain-drf", "ninja", "ninja-offset")
 NESTED_PEERS = ("plain-drf-nested", "ninja-nested")
 # The django-ninja release the peers run on (checked against PyPI when the bench was written).
@@ -98,6 +113,18 @@ class Load:
     def mean(self, values: list[float]) -> float:
         """The median of the rounds: one disturbed round does not move it."""
         return statistics.median(values) if values else float("nan")
+
+    def per(self, base: Load) -> str:
+        """The median of each round's requests per second over `base`'s in the same round.
+
+        Each round measures the two a few seconds apart; the machine's load
+        moves more between rounds than that (the ceiling's page 25 has
+        answered 525, 767 and 711 requests per second in the three rounds of
+        one run), and the ratio of two medians taken from different rounds
+        carries that movement. "n/a" when no round completed a request of `base`.
+        """
+        ratios = [mine / theirs for mine, theirs in zip(self.rps, base.rps, strict=True) if theirs]
+        return f"{statistics.median(ratios):.2f}" if ratios else "n/a"
 
 
 def to_ms(value: str, unit: str) -> float:
@@ -416,8 +443,8 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--orders", type=int, default=100_000, help="orders to load (100000)")
     parser.add_argument("--large", action="store_true", help="load 1,000,000 orders")
-    parser.add_argument("--duration", type=int, default=5, help="seconds per wrk run (5)")
-    parser.add_argument("--rounds", type=int, default=3, help="interleaved rounds (3)")
+    parser.add_argument("--duration", type=int, default=3, help="seconds per wrk run (3)")
+    parser.add_argument("--rounds", type=int, default=5, help="interleaved rounds (5)")
     parser.add_argument("--connections", type=int, default=4, help="wrk connections (4)")
     parser.add_argument(
         "--workers",
@@ -430,7 +457,7 @@ def main() -> None:
         "--work", type=Path, default=WORK, help="where the projects are rendered (build/bench)"
     )
     parser.add_argument(
-        "--warmup", type=int, default=2, help="seconds of warm-up per run, 0 for none (2)"
+        "--warmup", type=int, default=1, help="seconds of warm-up per run, 0 for none (1)"
     )
     parser.add_argument(
         "--starts", type=int, default=3, help="cold starts timed, the median reported (3)"
@@ -558,7 +585,7 @@ def main() -> None:
             serve(offset_project, workers=args.workers, env=env) as offset_url,
         ):
             for round_number in range(args.rounds):
-                order = ENDPOINTS if round_number % 2 == 0 else tuple(reversed(ENDPOINTS))
+                order = ROUND_ORDER if round_number % 2 == 0 else tuple(reversed(ROUND_ORDER))
                 for size in PAGE_SIZES:
                     for name in order:
                         url = cursor_url + PATHS[name].format(size=size)
@@ -665,6 +692,10 @@ def report(  # type: ignore[no-untyped-def]
     costs,
 ) -> None:
     results.mkdir(parents=True, exist_ok=True)
+
+    def per(name: str, base: str, size: int) -> str:
+        return loads[(name, size)].per(loads[(base, size)])
+
     cpu = next(
         (
             line.split(":", 1)[1].strip()
@@ -682,16 +713,14 @@ def report(  # type: ignore[no-untyped-def]
         f"{args.connections} connections, median of {args.rounds} interleaved rounds of "
         f"{args.duration}s"
         + (f" (each after a {args.warmup}s warm-up); " if args.warmup else " (no warm-up); ")
-        + f"{os.cpu_count()} CPUs ({cpu}).",
+        + f"{os.cpu_count()} CPUs ({cpu}). Each ratio is the median of the rounds' own "
+        "ratios (a view over another measured next to it in the same round).",
         "",
         # A nested view's "vs ceiling" is against ceiling-nested.
         "| page size | view | req/s | p50 ms | p99 ms | queries/request | vs naive | vs ceiling |",
         "|---|---|---|---|---|---|---|---|",
     ]
     for size in PAGE_SIZES:
-        ceiling = loads[("ceiling", size)].mean(loads[("ceiling", size)].rps)
-        naive = loads[("naive", size)].mean(loads[("naive", size)].rps)
-        nested_ceiling = loads[("ceiling-nested", size)].mean(loads[("ceiling-nested", size)].rps)
         for name in ENDPOINTS:
             load = loads[(name, size)]
             rps = load.mean(load.rps)
@@ -699,12 +728,9 @@ def report(  # type: ignore[no-untyped-def]
             lines.append(
                 f"| {size} | {name} | {rps:.0f} | {load.mean(load.p50_ms):.1f} | "
                 f"{load.mean(load.p99_ms):.1f} | {queries[f'{name}:{size}']} | "
-                f"{'' if nested else ratio(rps, naive)} | "
-                f"{ratio(rps, nested_ceiling if nested else ceiling)} |"
+                f"{'' if nested else per(name, 'naive', size)} | "
+                f"{per(name, 'ceiling-nested' if nested else 'ceiling', size)} |"
             )
-
-    def rate(name: str, size: int) -> float:
-        return loads[(name, size)].mean(loads[(name, size)].rps)
 
     lines += [
         "",
@@ -713,10 +739,9 @@ def report(  # type: ignore[no-untyped-def]
         "|---|---|---|---|---|",
     ]
     for size in PAGE_SIZES:
-        rendered = rate("rendered", size)
         lines.append(
             f"| {size} | "
-            + " | ".join(ratio(rendered, rate(name, size)) for name in (*PEERS, "ceiling"))
+            + " | ".join(per("rendered", name, size) for name in (*PEERS, "ceiling"))
             + " |"
         )
     lines += [
@@ -726,11 +751,10 @@ def report(  # type: ignore[no-untyped-def]
         "|---|---|---|---|",
     ]
     for size in PAGE_SIZES:
-        nested = rate("rendered-nested", size)
         lines.append(
             f"| {size} | "
             + " | ".join(
-                ratio(nested, rate(name, size)) for name in (*NESTED_PEERS, "ceiling-nested")
+                per("rendered-nested", name, size) for name in (*NESTED_PEERS, "ceiling-nested")
             )
             + " |"
         )
@@ -757,13 +781,13 @@ def report(  # type: ignore[no-untyped-def]
         "|---|---|---|---|---|---|---|",
     ]
     for scenario, title in (("spread", "each its own product"), ("hot", "one hot product")):
-        ceiling = writes[(scenario, "ceiling")].mean(writes[(scenario, "ceiling")].rps)
+        ceiling = writes[(scenario, "ceiling")]
         for name in WRITE_PATHS:
             load = writes[(scenario, name)]
-            rps = load.mean(load.rps)
             lines.append(
-                f"| {title} | {name} | {rps:.0f} | {load.mean(load.p50_ms):.1f} | "
-                f"{load.mean(load.p99_ms):.1f} | {write_queries[name]} | {ratio(rps, ceiling)} |"
+                f"| {title} | {name} | {load.mean(load.rps):.0f} | {load.mean(load.p50_ms):.1f} | "
+                f"{load.mean(load.p99_ms):.1f} | {write_queries[name]} | "
+                f"{load.per(ceiling)} |"
             )
     lines += [
         "",
