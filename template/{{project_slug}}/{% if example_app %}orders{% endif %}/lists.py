@@ -44,6 +44,7 @@ and ValuesListMixin before the viewset class.
 from __future__ import annotations
 
 import datetime as dt
+import keyword
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from decimal import Decimal
@@ -562,6 +563,8 @@ def values_plan(serializer_class: type[serializers.BaseSerializer[Any]]) -> Valu
         lookups[name] = lookup
         convert = None if _output_is_value(field, model, column.represent) else column.represent
         converters.append((name, lookup, convert))
+    if not all(map(_row_name, (*lookups.values(), model._meta.pk.attname))):
+        return None  # a column a named tuple cannot hold (`_private`)
     # The nested lists are added after the columns: say the order when they are not last.
     in_order = names == [*lookups, *(nested.name for nested in many)]
     return ValuesPlan(
@@ -571,6 +574,11 @@ def values_plan(serializer_class: type[serializers.BaseSerializer[Any]]) -> Valu
         key=model._meta.pk.attname,
         order=None if in_order else tuple(names),
     )
+
+
+def _row_name(lookup: str) -> bool:
+    """Whether a row of `values_list(named=True)` can name its column `lookup`."""
+    return lookup.isidentifier() and not keyword.iskeyword(lookup) and not lookup.startswith("_")
 
 
 _PLANS: dict[type[serializers.BaseSerializer[Any]], ValuesPlan | None] = {}
