@@ -563,7 +563,8 @@ def values_plan(serializer_class: type[serializers.BaseSerializer[Any]]) -> Valu
         lookups[name] = lookup
         convert = None if _output_is_value(field, model, column.represent) else column.represent
         converters.append((name, lookup, convert))
-    if not all(map(_row_name, (*lookups.values(), model._meta.pk.attname))):
+    key = model._meta.pk.attname
+    if not all(map(_row_name, (*lookups.values(), *((key,) if many else ())))):
         return None  # a column a named tuple cannot hold (`_private`)
     # The nested lists are added after the columns: say the order when they are not last.
     in_order = names == [*lookups, *(nested.name for nested in many)]
@@ -571,7 +572,7 @@ def values_plan(serializer_class: type[serializers.BaseSerializer[Any]]) -> Valu
         lookups=lookups,
         converters=tuple(converters),
         many=tuple(many),
-        key=model._meta.pk.attname,
+        key=key,
         order=None if in_order else tuple(names),
     )
 
