@@ -30,8 +30,10 @@ the selector says which rows, and which relations the instance path joins;
 it names no column. Building three
 model instances per row (an order, its customer, the customer's user) is the
 other large cost of a list page. A field that is not a column (a method
-field, a nested serializer) sends the list back to the instance path, so
-editing a serializer never changes what the endpoint answers, only how fast.
+field, a nested serializer other than `many=True` over a to-many relation of
+columns) sends the list back to the instance path, so editing a serializer
+never changes what the endpoint answers, only how fast. The rows' SQL is
+compiled once per shape of query and kept (compiled.py).
 
 Nothing in it knows a domain model, but only the orders app uses it, so it
 lives (and is tested) here: move it to core when a second app's read-only
@@ -61,6 +63,8 @@ from rest_framework.generics import GenericAPIView
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.settings import api_settings
+
+from .compiled import CompiledRowsIterable
 
 _ZERO = dt.timedelta(0)
 
@@ -458,7 +462,9 @@ class ValuesPlan:
         annotation, resolved again on every request.
         """
         wanted = (*self.lookups.values(), *also, *((self.key,) if self.many else ()))
-        return queryset.values_list(*dict.fromkeys(wanted), named=True)
+        rows = queryset.values_list(*dict.fromkeys(wanted), named=True)
+        rows._iterable_class = CompiledRowsIterable  # its SQL compiled once per shape (compiled.py)
+        return rows
 
     @cached_property
     def _shape(self) -> tuple[tuple[str, ...], tuple[int, ...], dict[int, Callable[[Any], Any]]]:
