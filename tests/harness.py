@@ -7,6 +7,7 @@ kept for inspection (it is deleted only when every gate passed).
 
 from __future__ import annotations
 
+import fcntl
 import json
 import os
 import re
@@ -14,12 +15,15 @@ import shutil
 import subprocess
 import sys
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from scripts.dev import with_pyenv_pythons
+
+from .matrix import short_hash
 
 ROOT = Path(__file__).resolve().parent.parent
 BUILD = Path(os.environ.get("HARNESS_BUILD_DIR", ROOT / "build" / "harness"))
@@ -184,9 +188,41 @@ class Project:
     def lint(self) -> None:
         self.gate("ruff check", self.uv_run("ruff", "check", "--no-cache", "."))
         self.gate("ruff format", self.uv_run("ruff", "format", "--check", "--no-cache", "."))
-        # No cache: django-stubs keys it on INSTALLED_APPS, which name the
-        # project, so no two projects could share one; writing it costs time.
-        self.gate("mypy", self.uv_run("mypy", "--cache-dir", os.devnull, "."))
+        with self.mypy_cache() as cache:
+            self.gate("mypy", self.uv_run("mypy", "--cache-dir", cache, "."))
+
+    @contextmanager
+    def mypy_cache(self) -> Iterator[str]:
+        """A mypy cache shared by the projects with this one's INSTALLED_APPS and versions.
+
+        django-stubs' plugin makes mypy drop its whole cache (the stubs of
+        Django and DRF, most of its work) when INSTALLED_APPS differ, and they
+        name the project. Projects that share them, and the versions of
+        Python and Django, share a cache: mypy checks again only what differs.
+        It compares each module's source, options and plugin data with what
+        it cached, so a stale entry is never used. One test process at a time
+        uses a cache; another that wants it meanwhile runs without one.
+        """
+        settings = (self.path / "config" / "settings" / "base.py").read_text()
+        apps = re.search(r"^INSTALLED_APPS = \[$.*?^\]$", settings, re.M | re.S)
+        if apps is None:
+            raise self.fail("mypy", "config/settings/base.py", "INSTALLED_APPS not found")
+        key = short_hash(
+            {
+                "apps": apps.group(0),
+                "python": self.answers["python_version"],
+                "django": self.answers["django_version"],
+            }
+        )
+        cache = BUILD / "mypy" / key
+        cache.mkdir(parents=True, exist_ok=True)
+        with open(BUILD / "mypy" / f"{key}.lock", "w") as lock:
+            try:
+                fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                yield os.devnull
+            else:
+                yield str(cache)
 
     def django_checks(self) -> None:
         """check --deploy, makemigrations --check and spectacular --validate.
