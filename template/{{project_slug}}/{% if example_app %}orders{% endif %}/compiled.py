@@ -1,29 +1,29 @@
 """The SQL of the list pages' queries, compiled once per shape of query.
 
-Turning a queryset into SQL costs a list request more than anything else the
-service does for it in Python: on every request Django resolves each selected
-column, join and ordering term again and writes the statement out, although a
-list asks the same question each time with other values (another signed-in
-customer, another cursor position). `CompiledRowsIterable` reads the rows of
-a `values_list(named=True)` queryset as Django does, but compiles only its
+Turning the page's queryset into SQL was the largest piece of a list
+request's work in Python (a fifth of its instructions at 25 rows a page): on
+every request Django resolves each selected column, join and ordering term
+again and writes the statement out, although a list asks the same question
+each time with other values (another signed-in customer, another cursor
+position). `CompiledRowsIterable` reads the rows of a
+`values_list(named=True)` queryset as Django does, but compiles only its
 WHERE clause per request (its SQL and parameters) and keeps the whole
 statement, compiled once, for each shape of query: the database, the model,
 the selected columns, the joins, the ordering, the slice and the WHERE
 clause's SQL. A statement is kept only when all its parameters are the WHERE
-clause's, so the values of the request are the only thing that changes.
+clause's, so the request's values are the only thing that changes.
 
 Only plain queries are kept: one with annotations, `extra()`, DISTINCT,
-GROUP BY, a set operation, SELECT ... FOR UPDATE, select_related, a join
-through a FilteredRelation, an aggregate or window in its filter or an
-ordering by expression
-is compiled as Django always does, and so is `.iterator()`. At most
-`MAX_SHAPES` statements are kept per process (an IN list of another length
-is another shape), the oldest dropped first.
+GROUP BY, a set operation, SELECT ... FOR UPDATE, a join through a
+FilteredRelation, an aggregate or window in its filter or an ordering by
+expression is compiled as Django always does, and so is `.iterator()`. At
+most `MAX_SHAPES` statements are kept per process (an IN list of another
+length is another shape), the oldest dropped first.
 
-With `CHECK` on, every kept statement used is compared with Django's own
-compilation of the same query, and a difference raises AssertionError: the
-project's test suite turns it on, so every list request of every test
-checks it.
+With `CHECK` on, a kept statement is compared with Django's own compilation
+of the query each time it is used, and a difference raises AssertionError:
+the project's test suite turns it on, so every test that reuses a kept
+statement checks it.
 """
 
 from __future__ import annotations
