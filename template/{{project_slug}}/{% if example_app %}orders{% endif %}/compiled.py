@@ -13,12 +13,13 @@ the selected columns, the joins, the ordering, the slice and the WHERE
 clause's SQL. A statement is kept only when all its parameters are the WHERE
 clause's, so the request's values are the only thing that changes.
 
-Only plain queries are kept: one with annotations, `extra()`, DISTINCT,
-GROUP BY, a set operation, SELECT ... FOR UPDATE, a join through a
-FilteredRelation, an aggregate or window in its filter or an ordering by
-expression is compiled as Django always does, and so is `.iterator()`. At
-most `MAX_SHAPES` statements are kept per process (an IN list of another
-length is another shape), the oldest dropped first.
+Only plain queries are kept: one with annotations, `extra()` columns,
+tables or ordering, DISTINCT, GROUP BY, a set operation, SELECT ... FOR
+UPDATE, a join through a FilteredRelation, an aggregate or window in its
+filter or an ordering by expression is compiled as Django always does, and
+so is `.iterator()` (`extra(where=...)` is part of the WHERE clause, and
+kept with it). At most `MAX_SHAPES` statements are kept per process (an IN
+list of another length is another shape), the oldest dropped first.
 
 With `CHECK` on, a kept statement is compared with Django's own compilation
 of the query each time it is used, and a difference raises AssertionError:
